@@ -1,1 +1,11 @@
+//! The Ruchy front end: source text → tokens → AST (with spans) → resolved names → `dyn`-level IR.
+//!
+//! Entry points: [`parse`] for the AST, [`compile`] for an IR [`ruchy_ir::Module`].
 
+pub mod ast;
+pub mod lexer;
+pub mod parser;
+pub mod source;
+
+pub use parser::parse;
+pub use source::{Diagnostic, SourceFile, Span};
