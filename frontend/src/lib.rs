@@ -9,3 +9,12 @@ pub mod source;
 
 pub use parser::parse;
 pub use source::{Diagnostic, SourceFile, Span};
+pub mod lower;
+pub mod resolve;
+
+/// Parses, resolves and lowers a Ruchy file into a `dyn`-level IR module.
+pub fn compile(file: &SourceFile) -> Result<ruchy_ir::Module, Vec<Diagnostic>> {
+    let program = parse(file)?;
+    let res = resolve::resolve(&program)?;
+    lower::lower(file, &program, &res)
+}

@@ -28,3 +28,8 @@ pub use loc::SrcLoc;
 pub use module::{GlobalData, Module};
 pub use opcode::{Builtin, CmpPred, Dialect, ImmKind, Opcode};
 pub use types::{ElemType, Type};
+pub use analysis::{ControlFlowGraph, DomTree, LoopForest};
+pub use parser::{parse_module, ParseError, SourceMap};
+pub use printer::{print_function, print_inst, print_module};
+pub use verifier::{verify_function, verify_module, ErrorLocation, VerifierError};
+pub use cranelift_entity::{EntityRef, PrimaryMap, SecondaryMap};

@@ -1,1 +1,1 @@
-fn main(){}
+fn main() { eprintln!("ruchy-opt: not built yet"); std::process::exit(2) }

@@ -1,0 +1,542 @@
+//! Name resolution: every identifier is bound to a declaration before anything runs, so the IR
+//! refers to SSA values, cells, globals and functions, never to names.
+//!
+//! The resolver also decides where each variable lives:
+//! - a top-level variable that some function or lambda refers to becomes a module global;
+//! - a function-local variable that a closure captures *and* that is assigned after its
+//!   declaration lives in a heap cell shared by the closure and its owner (capture by reference);
+//! - every other variable is an SSA value (captured by copy, which is indistinguishable from
+//!   capture by reference when nobody assigns it).
+
+use crate::ast::*;
+use crate::source::{Diagnostic, Span};
+use std::collections::HashMap;
+
+/// Index of a variable declaration.
+pub type BindingId = usize;
+/// Index of a function scope: 0 is the top-level script, then every `fun` and lambda.
+pub type FnId = usize;
+
+pub const TOPLEVEL: FnId = 0;
+
+/// Where a variable lives at run time.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Storage {
+    Ssa,
+    Cell,
+    Global,
+}
+
+#[derive(Clone, Debug)]
+pub struct Binding {
+    pub name: String,
+    pub span: Span,
+    pub owner: FnId,
+    pub mutable: bool,
+    /// Assigned somewhere after its declaration.
+    pub assigned: bool,
+    /// Referred to from a function scope other than its owner.
+    pub captured: bool,
+    /// Set when the owner is a nested `fun` statement: the binding holds that function's closure.
+    pub fun: Option<FnId>,
+}
+
+impl Binding {
+    pub fn storage(&self) -> Storage {
+        if self.captured && self.owner == TOPLEVEL {
+            Storage::Global
+        } else if self.captured && self.assigned {
+            Storage::Cell
+        } else {
+            Storage::Ssa
+        }
+    }
+}
+
+/// What an identifier refers to.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Res {
+    Local(BindingId),
+    /// A top-level `fun`, or a nested one: calls are direct when it captures nothing.
+    Function(FnId),
+    /// A function's reference to itself from inside its own body.
+    SelfRef(FnId),
+    Builtin(&'static str),
+    Undefined,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum FnKind {
+    Script,
+    Fun,
+    Lambda,
+}
+
+#[derive(Clone, Debug)]
+pub struct FnInfo {
+    /// The IR name, unique in the module.
+    pub name: String,
+    /// The Ruchy name (`<lambda>` for lambdas, `<toplevel>` for the script).
+    pub display: String,
+    pub kind: FnKind,
+    pub parent: Option<FnId>,
+    /// Variables of enclosing functions that this one refers to, in first-use order.
+    pub captures: Vec<BindingId>,
+    /// For nested `fun` statements: the local that holds the function value.
+    pub binding: Option<BindingId>,
+    /// Span of the `FunDecl` or lambda expression.
+    pub span: Span,
+}
+
+/// The result of resolving a program.
+#[derive(Debug, Default)]
+pub struct Resolution {
+    pub bindings: Vec<Binding>,
+    /// Keyed by the start offset of an identifier expression (or assignment target).
+    pub uses: HashMap<u32, Res>,
+    /// Keyed by the start offset of a declaring identifier (`let`, parameter, `for`, pattern).
+    pub decls: HashMap<u32, BindingId>,
+    pub fns: Vec<FnInfo>,
+    /// Keyed by the start offset of a `FunDecl` or lambda expression.
+    pub fn_at: HashMap<u32, FnId>,
+    /// The top-level `main`, if any.
+    pub main: Option<FnId>,
+    /// Whether the top level has statements besides definitions.
+    pub has_toplevel_code: bool,
+}
+
+const BUILTINS: &[&str] = &[
+    "println", "print", "len", "sqrt", "pow", "abs", "min", "max", "floor", "ceil", "round", "int",
+    "float", "str", "type_of",
+];
+
+struct Scope {
+    names: HashMap<String, Res>,
+}
+
+struct Resolver {
+    r: Resolution,
+    scopes: Vec<Scope>,
+    fn_stack: Vec<FnId>,
+    diags: Vec<Diagnostic>,
+    /// All top-level variables by name, first declaration first, for function bodies that refer
+    /// to a top-level variable declared after the function.
+    toplevel_vars: HashMap<String, BindingId>,
+}
+
+/// Resolves all names in a program.
+pub fn resolve(program: &Program) -> Result<Resolution, Vec<Diagnostic>> {
+    let mut rs = Resolver {
+        r: Resolution::default(),
+        scopes: vec![],
+        fn_stack: vec![],
+        diags: vec![],
+        toplevel_vars: HashMap::new(),
+    };
+    rs.r.fns.push(FnInfo {
+        name: "__toplevel__".into(),
+        display: "<toplevel>".into(),
+        kind: FnKind::Script,
+        parent: None,
+        captures: vec![],
+        binding: None,
+        span: Span::default(),
+    });
+    rs.fn_stack.push(TOPLEVEL);
+    rs.push_scope();
+
+    // Top-level functions are visible everywhere (mutual recursion, calls before definition).
+    let mut deferred = vec![];
+    for stmt in &program.stmts {
+        if let StmtKind::Fun(decl) = &stmt.kind {
+            if decl.name.name == "__toplevel__" {
+                rs.diags.push(Diagnostic::new("the name `__toplevel__` is reserved", decl.name.span));
+                continue;
+            }
+            if let Some(Res::Function(_)) = rs.scopes[0].names.get(&decl.name.name) {
+                rs.diags.push(Diagnostic::new(
+                    format!("function `{}` is defined more than once", decl.name.name),
+                    decl.name.span,
+                ));
+                continue;
+            }
+            let id = rs.new_fn(decl.name.name.clone(), decl.name.name.clone(), FnKind::Fun, decl.span);
+            rs.scopes[0].names.insert(decl.name.name.clone(), Res::Function(id));
+            if decl.name.name == "main" {
+                rs.r.main = Some(id);
+            }
+        } else {
+            rs.r.has_toplevel_code = true;
+        }
+    }
+    for stmt in &program.stmts {
+        match &stmt.kind {
+            StmtKind::Fun(decl) => {
+                // Bodies are resolved after the whole top level, seeing the top-level variables
+                // declared before the function (and, failing that, any declared later).
+                if let Some(&id) = rs.r.fn_at.get(&decl.span.start) {
+                    deferred.push((decl.as_ref(), id, rs.scopes[0].names.clone()));
+                }
+            }
+            _ => rs.stmt(stmt),
+        }
+    }
+    let toplevel_names = std::mem::take(&mut rs.scopes[0].names);
+    for (decl, id, snapshot) in deferred {
+        rs.scopes[0].names = snapshot;
+        rs.fun_body(decl, id);
+    }
+    rs.scopes[0].names = toplevel_names;
+    if rs.diags.is_empty() {
+        Ok(rs.r)
+    } else {
+        Err(rs.diags)
+    }
+}
+
+impl Resolver {
+    fn current_fn(&self) -> FnId {
+        *self.fn_stack.last().unwrap_or(&TOPLEVEL)
+    }
+
+    fn push_scope(&mut self) {
+        self.scopes.push(Scope {
+            names: HashMap::new(),
+        });
+    }
+
+    fn pop_scope(&mut self) {
+        self.scopes.pop();
+    }
+
+    fn new_fn(&mut self, name: String, display: String, kind: FnKind, span: Span) -> FnId {
+        let parent = self.fn_stack.last().copied();
+        let id = self.r.fns.len();
+        // Nested names are prefixed by their parent so that they are unique in the module.
+        let name = match parent {
+            Some(p) if p != TOPLEVEL => format!("{}.{}", self.r.fns[p].name, name),
+            Some(_) if kind == FnKind::Lambda => format!("__toplevel__.{name}"),
+            _ => name,
+        };
+        let mut unique = name.clone();
+        let mut n = 1;
+        while self.r.fns.iter().any(|f| f.name == unique) {
+            n += 1;
+            unique = format!("{name}{n}");
+        }
+        self.r.fns.push(FnInfo {
+            name: unique,
+            display,
+            kind,
+            parent,
+            captures: vec![],
+            binding: None,
+            span,
+        });
+        self.r.fn_at.insert(span.start, id);
+        id
+    }
+
+    fn declare(&mut self, ident: &Ident, mutable: bool) -> BindingId {
+        let owner = self.current_fn();
+        let id = self.r.bindings.len();
+        self.r.bindings.push(Binding {
+            name: ident.name.clone(),
+            span: ident.span,
+            owner,
+            mutable,
+            assigned: false,
+            captured: false,
+            fun: None,
+        });
+        self.r.decls.insert(ident.span.start, id);
+        if owner == TOPLEVEL && self.scopes.len() == 1 {
+            self.toplevel_vars.entry(ident.name.clone()).or_insert(id);
+        }
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.names.insert(ident.name.clone(), Res::Local(id));
+        }
+        id
+    }
+
+    fn lookup(&mut self, name: &str) -> Res {
+        let here = self.current_fn();
+        let mut found = None;
+        for scope in self.scopes.iter().rev() {
+            if let Some(&res) = scope.names.get(name) {
+                found = Some(res);
+                break;
+            }
+        }
+        if found.is_none() && here != TOPLEVEL {
+            if let Some(&b) = self.toplevel_vars.get(name) {
+                found = Some(Res::Local(b));
+            }
+        }
+        match found {
+            Some(Res::Local(b)) => self.capture_binding(b),
+            Some(Res::Function(f)) if self.r.fns[f].parent.is_some_and(|p| p != TOPLEVEL) => {
+                // A nested function: from its own body it is a self-reference; from its parent a
+                // direct reference; from anywhere else its binding is captured like a variable.
+                let parent = self.r.fns[f].parent;
+                if f == here {
+                    Res::SelfRef(f)
+                } else if parent == Some(here) {
+                    Res::Function(f)
+                } else {
+                    match self.r.fns[f].binding {
+                        Some(b) => self.capture_binding(b),
+                        None => Res::Function(f),
+                    }
+                }
+            }
+            Some(res) => res,
+            None => match BUILTINS.iter().find(|&&b| b == name) {
+                Some(b) => Res::Builtin(b),
+                None => Res::Undefined,
+            },
+        }
+    }
+
+    fn capture_binding(&mut self, b: BindingId) -> Res {
+        let here = self.current_fn();
+        let owner = self.r.bindings[b].owner;
+        if owner != here {
+            self.r.bindings[b].captured = true;
+            if owner == TOPLEVEL {
+                // Top-level variables used by functions become globals, not captures.
+                return Res::Local(b);
+            }
+            for &f in self.fn_stack.iter().rev() {
+                if f == owner {
+                    break;
+                }
+                if !self.r.fns[f].captures.contains(&b) {
+                    self.r.fns[f].captures.push(b);
+                }
+            }
+        }
+        Res::Local(b)
+    }
+
+    fn block(&mut self, block: &Block) {
+        self.push_scope();
+        // Nested functions are visible in their whole block (mutual recursion).
+        for stmt in &block.stmts {
+            if let StmtKind::Fun(decl) = &stmt.kind {
+                let id = self.new_fn(decl.name.name.clone(), decl.name.name.clone(), FnKind::Fun, decl.span);
+                let b = self.declare(&decl.name, false);
+                self.r.bindings[b].fun = Some(id);
+                self.r.fns[id].binding = Some(b);
+                if let Some(scope) = self.scopes.last_mut() {
+                    scope.names.insert(decl.name.name.clone(), Res::Function(id));
+                }
+            }
+        }
+        for stmt in &block.stmts {
+            self.stmt(stmt);
+        }
+        self.pop_scope();
+    }
+
+    fn stmt(&mut self, stmt: &Stmt) {
+        match &stmt.kind {
+            StmtKind::Let {
+                name, mutable, init, ..
+            } => {
+                self.expr(init);
+                self.declare(name, *mutable);
+            }
+            StmtKind::Fun(decl) => {
+                if let Some(&id) = self.r.fn_at.get(&decl.span.start) {
+                    self.fun_body(decl, id);
+                }
+            }
+            StmtKind::Expr { expr, .. } => self.expr(expr),
+        }
+    }
+
+    fn fun_body(&mut self, decl: &FunDecl, id: FnId) {
+        self.fn_stack.push(id);
+        self.push_scope();
+        self.params(&decl.params);
+        self.block(&decl.body);
+        self.pop_scope();
+        self.fn_stack.pop();
+    }
+
+    fn params(&mut self, params: &[Param]) {
+        let mut seen: Vec<&str> = vec![];
+        for p in params {
+            if seen.contains(&p.name.name.as_str()) && p.name.name != "_" {
+                self.diags.push(Diagnostic::new(
+                    format!("parameter `{}` is declared more than once", p.name.name),
+                    p.name.span,
+                ));
+            }
+            seen.push(&p.name.name);
+            // A default may refer to the parameters before it.
+            if let Some(d) = &p.default {
+                self.expr(d);
+            }
+            self.declare(&p.name, true);
+        }
+    }
+
+    fn assign_target(&mut self, target: &Expr) {
+        match &target.kind {
+            ExprKind::Ident(name) => {
+                let res = self.lookup(name);
+                self.r.uses.insert(target.span.start, res);
+                match res {
+                    Res::Local(b) => {
+                        let binding = &self.r.bindings[b];
+                        if !binding.mutable && binding.fun.is_none() {
+                            self.diags.push(Diagnostic::new(
+                                format!("cannot assign twice to immutable variable `{name}` (declare it with `let mut`)"),
+                                target.span,
+                            ));
+                        } else if binding.fun.is_some() {
+                            self.diags.push(Diagnostic::new(
+                                format!("cannot assign to function `{name}`"),
+                                target.span,
+                            ));
+                        }
+                        self.r.bindings[b].assigned = true;
+                    }
+                    Res::Undefined => self.diags.push(Diagnostic::new(
+                        format!("cannot assign to undeclared variable `{name}` (declare it with `let`)"),
+                        target.span,
+                    )),
+                    _ => self.diags.push(Diagnostic::new(
+                        format!("cannot assign to `{name}`"),
+                        target.span,
+                    )),
+                }
+            }
+            ExprKind::Index { base, index } => {
+                self.expr(base);
+                self.expr(index);
+            }
+            _ => self.diags.push(Diagnostic::new("invalid assignment target", target.span)),
+        }
+    }
+
+    fn expr(&mut self, e: &Expr) {
+        match &e.kind {
+            ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Str(_)
+            | ExprKind::Bool(_)
+            | ExprKind::Nil
+            | ExprKind::Continue => {}
+            ExprKind::FString(parts) => {
+                for p in parts {
+                    if let FStringPart::Expr(x) = p {
+                        self.expr(x);
+                    }
+                }
+            }
+            ExprKind::Ident(name) => {
+                let res = self.lookup(name);
+                self.r.uses.insert(e.span.start, res);
+            }
+            ExprKind::Array(items) | ExprKind::Tuple(items) => {
+                for x in items {
+                    self.expr(x);
+                }
+            }
+            ExprKind::Unary(_, x) => self.expr(x),
+            ExprKind::Binary(_, a, b) => {
+                self.expr(a);
+                self.expr(b);
+            }
+            ExprKind::Assign { target, value, .. } => {
+                self.expr(value);
+                self.assign_target(target);
+            }
+            ExprKind::Call { callee, args } => {
+                self.expr(callee);
+                for a in args {
+                    self.expr(a);
+                }
+            }
+            ExprKind::MethodCall { receiver, args, .. } => {
+                self.expr(receiver);
+                for a in args {
+                    self.expr(a);
+                }
+            }
+            ExprKind::Index { base, index } => {
+                self.expr(base);
+                self.expr(index);
+            }
+            ExprKind::TupleField { base, .. } => self.expr(base),
+            ExprKind::Cast { expr, .. } => self.expr(expr),
+            ExprKind::If { cond, then, else_ } => {
+                self.expr(cond);
+                self.block(then);
+                if let Some(x) = else_ {
+                    self.expr(x);
+                }
+            }
+            ExprKind::While { cond, body } => {
+                self.expr(cond);
+                self.block(body);
+            }
+            ExprKind::For { var, iter, body } => {
+                self.expr(iter);
+                self.push_scope();
+                self.declare(var, false);
+                self.block(body);
+                self.pop_scope();
+            }
+            ExprKind::Loop { body } => self.block(body),
+            ExprKind::Break(x) | ExprKind::Return(x) => {
+                if let Some(x) = x {
+                    self.expr(x);
+                }
+            }
+            ExprKind::Match { scrutinee, arms } => {
+                self.expr(scrutinee);
+                for arm in arms {
+                    self.push_scope();
+                    self.pattern(&arm.pattern);
+                    if let Some(g) = &arm.guard {
+                        self.expr(g);
+                    }
+                    self.expr(&arm.body);
+                    self.pop_scope();
+                }
+            }
+            ExprKind::Block(b) => self.block(b),
+            ExprKind::Lambda { params, body } => {
+                let id = self.new_fn("lambda".into(), "<lambda>".into(), FnKind::Lambda, e.span);
+                self.fn_stack.push(id);
+                self.push_scope();
+                self.params(params);
+                self.expr(body);
+                self.pop_scope();
+                self.fn_stack.pop();
+            }
+            ExprKind::Range { start, end, .. } => {
+                self.expr(start);
+                self.expr(end);
+            }
+        }
+    }
+
+    fn pattern(&mut self, p: &Pattern) {
+        match &p.kind {
+            PatternKind::Binding(ident) => {
+                self.declare(ident, false);
+            }
+            PatternKind::Or(ps) => {
+                for q in ps {
+                    self.pattern(q);
+                }
+            }
+            _ => {}
+        }
+    }
+}

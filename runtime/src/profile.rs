@@ -1,0 +1,83 @@
+//! The profile that tier 0 collects as it runs and that the tiering runtime reads to decide what
+//! to compile: calls per function, the argument type signatures each function was called with,
+//! and back-edge counts per loop header.
+
+use crate::value::Value;
+use ruchy_ir::{EntityRef, FuncId};
+use smallvec::SmallVec;
+
+/// A compact argument type signature: four bits per argument (`Value::type_tag`), at most 15
+/// arguments, plus the count in the top bits.
+pub type TypeSig = u64;
+
+/// Most distinct signatures remembered per function; more means megamorphic.
+pub const MAX_SIGS: usize = 8;
+
+#[derive(Clone, Debug, Default)]
+pub struct Profile {
+    pub calls: Vec<u64>,
+    /// Per function: signatures seen and how often, most recent first.
+    pub sigs: Vec<SmallVec<[(TypeSig, u64); 2]>>,
+    /// Per loop header (numbered by the decoder across the program).
+    pub backedges: Vec<u64>,
+}
+
+impl Profile {
+    pub fn new(nfuncs: usize, ncounters: usize) -> Self {
+        Profile {
+            calls: vec![0; nfuncs],
+            sigs: vec![SmallVec::new(); nfuncs],
+            backedges: vec![0; ncounters],
+        }
+    }
+
+    /// Computes the signature of an argument list.
+    #[inline]
+    pub fn signature(args: &[Value]) -> TypeSig {
+        let mut sig = (args.len().min(15) as u64) << 60;
+        for (i, a) in args.iter().take(15).enumerate() {
+            sig |= (a.type_tag() as u64 & 0xF) << (4 * i);
+        }
+        sig
+    }
+
+    #[inline]
+    pub fn record_call(&mut self, f: FuncId, args: &[Value]) {
+        let i = f.index();
+        self.calls[i] += 1;
+        let sig = Self::signature(args);
+        let sigs = &mut self.sigs[i];
+        if let Some(first) = sigs.first_mut() {
+            if first.0 == sig {
+                first.1 += 1;
+                return;
+            }
+        }
+        if let Some(pos) = sigs.iter().position(|s| s.0 == sig) {
+            sigs[pos].1 += 1;
+            // Keep the most recent signature first so the common case stays one comparison.
+            sigs.swap(0, pos);
+        } else if sigs.len() < MAX_SIGS {
+            sigs.insert(0, (sig, 1));
+        }
+    }
+
+    /// Spells a signature like `(integer, float)`.
+    pub fn describe(sig: TypeSig) -> String {
+        let n = (sig >> 60) as usize;
+        let names: Vec<&str> = (0..n)
+            .map(|i| match (sig >> (4 * i)) & 0xF {
+                0 => "nil",
+                1 => "boolean",
+                2 => "integer",
+                3 => "float",
+                4 => "string",
+                5 => "array",
+                6 => "tuple",
+                7 => "function",
+                _ => "cell",
+            })
+            .collect();
+        format!("({})", names.join(", "))
+    }
+}
