@@ -15,7 +15,8 @@ pub const EXIT_USAGE: i32 = 2;
 pub fn read_input(path: &str) -> Result<String, String> {
     if path == "-" {
         let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| format!("cannot read standard input: {e}"))?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(|e| format!("cannot read standard input: {e}"))?;
         return Ok(s);
     }
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
@@ -28,7 +29,11 @@ pub fn compile_source(file: &SourceFile) -> Result<Module, String> {
 }
 
 /// Runs a module in the interpreter, writing program output to `out`.
-pub fn run_module(module: &Module, config: Config, out: &mut dyn Write) -> Result<(), RuntimeError> {
+pub fn run_module(
+    module: &Module,
+    config: Config,
+    out: &mut dyn Write,
+) -> Result<(), RuntimeError> {
     let mut interp = Interpreter::new(module, config, out);
     interp.run_main().map(|_| ())
 }

@@ -59,7 +59,10 @@ pub enum StmtKind {
     Fun(Box<FunDecl>),
     /// An expression statement. `semi` records a trailing `;`: the last statement of a block is the
     /// block's value only when it is an expression without one.
-    Expr { expr: Expr, semi: bool },
+    Expr {
+        expr: Expr,
+        semi: bool,
+    },
 }
 
 /// `{ stmts }`

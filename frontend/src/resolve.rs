@@ -150,7 +150,10 @@ pub fn resolve(program: &Program) -> Result<Resolution, Vec<Diagnostic>> {
     for stmt in &program.stmts {
         if let StmtKind::Fun(decl) = &stmt.kind {
             if decl.name.name == "__toplevel__" {
-                rs.diags.push(Diagnostic::new("the name `__toplevel__` is reserved", decl.name.span));
+                rs.diags.push(Diagnostic::new(
+                    "the name `__toplevel__` is reserved",
+                    decl.name.span,
+                ));
                 continue;
             }
             if let Some(Res::Function(_)) = rs.scopes[0].names.get(&decl.name.name) {
@@ -160,8 +163,15 @@ pub fn resolve(program: &Program) -> Result<Resolution, Vec<Diagnostic>> {
                 ));
                 continue;
             }
-            let id = rs.new_fn(decl.name.name.clone(), decl.name.name.clone(), FnKind::Fun, decl.span);
-            rs.scopes[0].names.insert(decl.name.name.clone(), Res::Function(id));
+            let id = rs.new_fn(
+                decl.name.name.clone(),
+                decl.name.name.clone(),
+                FnKind::Fun,
+                decl.span,
+            );
+            rs.scopes[0]
+                .names
+                .insert(decl.name.name.clone(), Res::Function(id));
             if decl.name.name == "main" {
                 rs.r.main = Some(id);
             }
@@ -324,12 +334,19 @@ impl Resolver {
         // Nested functions are visible in their whole block (mutual recursion).
         for stmt in &block.stmts {
             if let StmtKind::Fun(decl) = &stmt.kind {
-                let id = self.new_fn(decl.name.name.clone(), decl.name.name.clone(), FnKind::Fun, decl.span);
+                let id = self.new_fn(
+                    decl.name.name.clone(),
+                    decl.name.name.clone(),
+                    FnKind::Fun,
+                    decl.span,
+                );
                 let b = self.declare(&decl.name, false);
                 self.r.bindings[b].fun = Some(id);
                 self.r.fns[id].binding = Some(b);
                 if let Some(scope) = self.scopes.last_mut() {
-                    scope.names.insert(decl.name.name.clone(), Res::Function(id));
+                    scope
+                        .names
+                        .insert(decl.name.name.clone(), Res::Function(id));
                 }
             }
         }
@@ -342,7 +359,10 @@ impl Resolver {
     fn stmt(&mut self, stmt: &Stmt) {
         match &stmt.kind {
             StmtKind::Let {
-                name, mutable, init, ..
+                name,
+                mutable,
+                init,
+                ..
             } => {
                 self.expr(init);
                 self.declare(name, *mutable);
@@ -405,7 +425,9 @@ impl Resolver {
                         self.r.bindings[b].assigned = true;
                     }
                     Res::Undefined => self.diags.push(Diagnostic::new(
-                        format!("cannot assign to undeclared variable `{name}` (declare it with `let`)"),
+                        format!(
+                            "cannot assign to undeclared variable `{name}` (declare it with `let`)"
+                        ),
                         target.span,
                     )),
                     _ => self.diags.push(Diagnostic::new(
@@ -418,7 +440,9 @@ impl Resolver {
                 self.expr(base);
                 self.expr(index);
             }
-            _ => self.diags.push(Diagnostic::new("invalid assignment target", target.span)),
+            _ => self
+                .diags
+                .push(Diagnostic::new("invalid assignment target", target.span)),
         }
     }
 

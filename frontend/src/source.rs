@@ -89,9 +89,20 @@ impl SourceFile {
     ///     3 | let x = )
     ///       |         ^
     /// ```
-    pub fn render_at(&self, line: u32, col: u32, width: u32, severity: &str, message: &str) -> String {
+    pub fn render_at(
+        &self,
+        line: u32,
+        col: u32,
+        width: u32,
+        severity: &str,
+        message: &str,
+    ) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "{}:{}:{}: {}: {}", self.name, line, col, severity, message);
+        let _ = writeln!(
+            out,
+            "{}:{}:{}: {}: {}",
+            self.name, line, col, severity, message
+        );
         if line >= 1 && (line as usize) <= self.line_starts.len() {
             let text = self.line_text(line);
             let gutter = line.to_string().len().max(4);

@@ -62,7 +62,10 @@ impl<'f> FuncBuilder<'f> {
         ty: Type,
     ) -> Inst {
         let b = self.current.expect("builder has no current block");
-        let inst = self.func.dfg.make_inst(opcode, args, imm, dests, ty, self.loc);
+        let inst = self
+            .func
+            .dfg
+            .make_inst(opcode, args, imm, dests, ty, self.loc);
         self.func.layout.append_inst(b, inst);
         inst
     }
@@ -129,12 +132,22 @@ impl<'f> FuncBuilder<'f> {
         )
     }
 
-    pub fn cond_br(&mut self, cond: Value, then: Block, then_args: &[Value], els: Block, else_args: &[Value]) -> Inst {
+    pub fn cond_br(
+        &mut self,
+        cond: Value,
+        then: Block,
+        then_args: &[Value],
+        els: Block,
+        else_args: &[Value],
+    ) -> Inst {
         self.build(
             Opcode::CondBr,
             &[cond],
             Imm::None,
-            smallvec![BlockCall::new(then, then_args), BlockCall::new(els, else_args)],
+            smallvec![
+                BlockCall::new(then, then_args),
+                BlockCall::new(els, else_args)
+            ],
             Type::Unit,
         )
     }

@@ -51,7 +51,10 @@ pub struct BlockCall {
 
 impl BlockCall {
     pub fn new(block: Block, args: &[Value]) -> Self {
-        BlockCall { block, args: args.into() }
+        BlockCall {
+            block,
+            args: args.into(),
+        }
     }
 }
 

@@ -20,16 +20,18 @@ pub mod printer;
 pub mod types;
 pub mod verifier;
 
+pub use analysis::{ControlFlowGraph, DomTree, LoopForest};
 pub use builder::FuncBuilder;
+pub use cranelift_entity::{EntityRef, PrimaryMap, SecondaryMap};
 pub use entities::{Block, FuncId, GlobalId, Inst, Value};
-pub use function::{BlockData, DataFlowGraph, FuncAttrs, Function, Layout, Level, ValueData, ValueDef};
+pub use function::{
+    BlockData, DataFlowGraph, FuncAttrs, Function, Layout, Level, ValueData, ValueDef,
+};
 pub use instructions::{BlockCall, Const, Imm, InstData};
 pub use loc::SrcLoc;
 pub use module::{GlobalData, Module};
 pub use opcode::{Builtin, CmpPred, Dialect, ImmKind, Opcode};
-pub use types::{ElemType, Type};
-pub use analysis::{ControlFlowGraph, DomTree, LoopForest};
 pub use parser::{parse_module, ParseError, SourceMap};
 pub use printer::{print_function, print_inst, print_module};
+pub use types::{ElemType, Type};
 pub use verifier::{verify_function, verify_module, ErrorLocation, VerifierError};
-pub use cranelift_entity::{EntityRef, PrimaryMap, SecondaryMap};

@@ -59,7 +59,11 @@ impl Module {
             .map(|(id, _)| id)
     }
 
-    pub fn add_global(&mut self, name: impl Into<String>, source_name: impl Into<String>) -> GlobalId {
+    pub fn add_global(
+        &mut self,
+        name: impl Into<String>,
+        source_name: impl Into<String>,
+    ) -> GlobalId {
         self.globals.push(GlobalData {
             name: name.into(),
             source_name: source_name.into(),

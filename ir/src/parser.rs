@@ -275,12 +275,17 @@ impl Lexer {
                         match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
                             Some(c) => s.push(c),
                             None => {
-                                return Err((here, format!("invalid unicode escape `\\u{{{hex}}}`")))
+                                return Err((
+                                    here,
+                                    format!("invalid unicode escape `\\u{{{hex}}}`"),
+                                ))
                             }
                         }
                     }
                     None | Some('\n') => return Err((start, "unterminated string".to_string())),
-                    Some(c) => return Err((here, format!("invalid escape `\\{}`", c.escape_debug()))),
+                    Some(c) => {
+                        return Err((here, format!("invalid escape `\\{}`", c.escape_debug())))
+                    }
                 },
                 Some(c) => s.push(c),
             }
@@ -289,7 +294,9 @@ impl Lexer {
 
     fn token(&mut self) -> Result<Tok, (TextPos, String)> {
         let start = (self.line, self.col);
-        let Some(c) = self.peek() else { return Ok(Tok::Eof) };
+        let Some(c) = self.peek() else {
+            return Ok(Tok::Eof);
+        };
         let err = |m: String| Err((start, m));
         Ok(match c {
             '(' | ')' | ',' | ':' | '=' | '{' | '}' | '[' | ']' | '<' | '>' => {
@@ -301,7 +308,9 @@ impl Lexer {
                 self.bump();
                 Tok::Arrow
             }
-            '-' if self.peek_at(1).is_some_and(|c| c.is_ascii_alphanumeric()) => Tok::Num(self.number()),
+            '-' if self.peek_at(1).is_some_and(|c| c.is_ascii_alphanumeric()) => {
+                Tok::Num(self.number())
+            }
             c if c.is_ascii_digit() => Tok::Num(self.number()),
             '"' => Tok::Str(self.string()?),
             '%' => {
@@ -350,12 +359,20 @@ fn lex(text: &str) -> Vec<Token> {
         let (line, col) = (lx.line, lx.col);
         match lx.token() {
             Ok(Tok::Eof) => {
-                toks.push(Token { tok: Tok::Eof, line, col });
+                toks.push(Token {
+                    tok: Tok::Eof,
+                    line,
+                    col,
+                });
                 return toks;
             }
             Ok(tok) => toks.push(Token { tok, line, col }),
             Err(((line, col), msg)) => {
-                toks.push(Token { tok: Tok::Error(msg), line, col });
+                toks.push(Token {
+                    tok: Tok::Error(msg),
+                    line,
+                    col,
+                });
                 return toks;
             }
         }
@@ -451,7 +468,10 @@ impl Parser {
         let t = self.peek();
         match &t.tok {
             Tok::Error(m) => error(t.pos(), m.clone()),
-            other => error(t.pos(), format!("expected {expected}, found {}", describe(other))),
+            other => error(
+                t.pos(),
+                format!("expected {expected}, found {}", describe(other)),
+            ),
         }
     }
 
@@ -521,7 +541,10 @@ impl Parser {
 
     fn expect_value(&mut self) -> PResult<VRef> {
         match *self.peek_tok() {
-            Tok::Value(num) => Ok(VRef { num, pos: self.bump().pos() }),
+            Tok::Value(num) => Ok(VRef {
+                num,
+                pos: self.bump().pos(),
+            }),
             _ => self.unexpected("a value like `%v0`"),
         }
     }
@@ -594,7 +617,10 @@ impl Parser {
                 Tok::Word(w) if w == "global" => self.parse_global()?,
                 Tok::Word(w) if w == "func" => self.parse_func()?,
                 Tok::Word(w) if w == "module" => {
-                    return error(self.peek().pos(), "the `module` line must come first and only once")
+                    return error(
+                        self.peek().pos(),
+                        "the `module` line must come first and only once",
+                    )
                 }
                 _ => return self.unexpected("`func`, `global` or `entry`"),
             }
@@ -604,11 +630,22 @@ impl Parser {
             .funcs
             .iter()
             .filter(|(id, _)| !self.defined_funcs.contains(id))
-            .map(|(id, f)| (self.func_decl.get(&id).copied().unwrap_or((1, 1)), f.name.clone()))
+            .map(|(id, f)| {
+                (
+                    self.func_decl.get(&id).copied().unwrap_or((1, 1)),
+                    f.name.clone(),
+                )
+            })
             .collect();
         missing.sort();
         if let Some((pos, name)) = missing.into_iter().next() {
-            return error(pos, format!("function {} is never defined", crate::printer::Symbol(&name)));
+            return error(
+                pos,
+                format!(
+                    "function {} is never defined",
+                    crate::printer::Symbol(&name)
+                ),
+            );
         }
         Ok(())
     }
@@ -637,7 +674,10 @@ impl Parser {
             }
         };
         if !self.defined_globals.insert(id) {
-            return error(pos, format!("global {} is defined twice", crate::printer::Symbol(&name)));
+            return error(
+                pos,
+                format!("global {} is defined twice", crate::printer::Symbol(&name)),
+            );
         }
         Ok(())
     }
@@ -645,14 +685,20 @@ impl Parser {
     fn resolve_func(&self, name: &str, pos: TextPos) -> PResult<FuncId> {
         match self.module.func_by_name(name) {
             Some(id) => Ok(id),
-            None => error(pos, format!("undefined function {}", crate::printer::Symbol(name))),
+            None => error(
+                pos,
+                format!("undefined function {}", crate::printer::Symbol(name)),
+            ),
         }
     }
 
     fn resolve_global(&self, name: &str, pos: TextPos) -> PResult<GlobalId> {
         match self.global_ids.get(name) {
             Some(&id) => Ok(id),
-            None => error(pos, format!("undefined global {}", crate::printer::Symbol(name))),
+            None => error(
+                pos,
+                format!("undefined global {}", crate::printer::Symbol(name)),
+            ),
         }
     }
 
@@ -664,7 +710,10 @@ impl Parser {
             self.expect_punct('>')?;
             return match ElemType::parse(&e) {
                 Some(e) => Ok(Type::Array(e)),
-                None => error(epos, format!("unknown array element type `{e}` (any, i64, f64, bool or str)")),
+                None => error(
+                    epos,
+                    format!("unknown array element type `{e}` (any, i64, f64, bool or str)"),
+                ),
             };
         }
         match Type::parse(&w) {
@@ -698,7 +747,13 @@ impl Parser {
             }
         };
         if !self.defined_funcs.insert(id) {
-            return error(npos, format!("function {} is defined twice", crate::printer::Symbol(&name)));
+            return error(
+                npos,
+                format!(
+                    "function {} is defined twice",
+                    crate::printer::Symbol(&name)
+                ),
+            );
         }
         self.expect_punct('(')?;
         let mut params = Vec::new();
@@ -721,7 +776,12 @@ impl Parser {
         let (lw, lpos) = self.expect_any_word("a level")?;
         let level = match Level::from_name(&lw) {
             Some(l) => l,
-            None => return error(lpos, format!("unknown level `{lw}` (dyn, typed or lowered)")),
+            None => {
+                return error(
+                    lpos,
+                    format!("unknown level `{lw}` (dyn, typed or lowered)"),
+                )
+            }
         };
         self.expect_punct(')')?;
         let mut f = Function::new(name, params, ret, level);
@@ -792,7 +852,13 @@ impl Parser {
         Ok(())
     }
 
-    fn define_value(body: &mut PBody, num: u32, def: ValueDef, ty: Type, pos: TextPos) -> PResult<()> {
+    fn define_value(
+        body: &mut PBody,
+        num: u32,
+        def: ValueDef,
+        ty: Type,
+        pos: TextPos,
+    ) -> PResult<()> {
         if body.values.contains_key(&num) {
             return error(pos, format!("value %v{num} is defined twice"));
         }
@@ -812,13 +878,19 @@ impl Parser {
                 Tok::Eof => {
                     return error(
                         t.pos(),
-                        format!("unexpected end of file: missing `}}` at the end of {}", crate::printer::Symbol(fname)),
+                        format!(
+                            "unexpected end of file: missing `}}` at the end of {}",
+                            crate::printer::Symbol(fname)
+                        ),
                     )
                 }
                 Tok::Word(w) if w == "func" => {
                     return error(
                         t.pos(),
-                        format!("missing `}}` at the end of {}", crate::printer::Symbol(fname)),
+                        format!(
+                            "missing `}}` at the end of {}",
+                            crate::printer::Symbol(fname)
+                        ),
                     )
                 }
                 Tok::Block(num) => {
@@ -850,7 +922,9 @@ impl Parser {
                         insts: Vec::new(),
                     });
                 }
-                _ if body.blocks.is_empty() => return self.unexpected("a block label like `^bb0:`"),
+                _ if body.blocks.is_empty() => {
+                    return self.unexpected("a block label like `^bb0:`")
+                }
                 _ => {
                     let inst = self.parse_inst(&mut body)?;
                     let k = body.insts.len();
@@ -901,7 +975,10 @@ impl Parser {
             ImmKind::Cmp => {
                 let (p, ppos) = self.expect_any_word("a comparison predicate")?;
                 let Some(pred) = CmpPred::from_name(&p) else {
-                    return error(ppos, format!("unknown predicate `{p}` (eq, ne, lt, le, gt or ge)"));
+                    return error(
+                        ppos,
+                        format!("unknown predicate `{p}` (eq, ne, lt, le, gt or ge)"),
+                    );
                 };
                 self.parse_operands(&mut args, &mut dests, false)?;
                 Imm::Cmp(pred)
@@ -984,7 +1061,11 @@ impl Parser {
         } else {
             Type::Unit
         };
-        let loc = if self.is_word("loc") { self.parse_loc()? } else { SrcLoc::UNKNOWN };
+        let loc = if self.is_word("loc") {
+            self.parse_loc()?
+        } else {
+            SrcLoc::UNKNOWN
+        };
         if let Some(num) = result {
             let def = ValueDef::Result(Inst::new(inst_index));
             Self::define_value(body, num, def, ty, start)?;
@@ -1031,7 +1112,9 @@ impl Parser {
                     self.expect_punct(')')?;
                     return Ok(Const::Float(x));
                 }
-                _ => return self.unexpected("a literal (number, `true`, `false`, `nil` or string)"),
+                _ => {
+                    return self.unexpected("a literal (number, `true`, `false`, `nil` or string)")
+                }
             },
             _ => return self.unexpected("a literal (number, `true`, `false`, `nil` or string)"),
         };
@@ -1082,7 +1165,11 @@ impl Parser {
     }
 
     /// `, operands...` after a value-like immediate.
-    fn parse_comma_operands(&mut self, args: &mut Vec<VRef>, dests: &mut Vec<PDest>) -> PResult<()> {
+    fn parse_comma_operands(
+        &mut self,
+        args: &mut Vec<VRef>,
+        dests: &mut Vec<PDest>,
+    ) -> PResult<()> {
         if self.eat_punct(',') {
             self.parse_operands(args, dests, true)?;
         }
@@ -1090,13 +1177,21 @@ impl Parser {
     }
 
     /// A comma-separated list of values followed by branch destinations.
-    fn parse_operands(&mut self, args: &mut Vec<VRef>, dests: &mut Vec<PDest>, required: bool) -> PResult<()> {
+    fn parse_operands(
+        &mut self,
+        args: &mut Vec<VRef>,
+        dests: &mut Vec<PDest>,
+        required: bool,
+    ) -> PResult<()> {
         let mut first = true;
         loop {
             match self.peek_tok() {
                 Tok::Value(_) if dests.is_empty() => args.push(self.expect_value()?),
                 Tok::Value(_) => {
-                    return error(self.peek().pos(), "operands must come before branch destinations")
+                    return error(
+                        self.peek().pos(),
+                        "operands must come before branch destinations",
+                    )
                 }
                 Tok::Block(_) => dests.push(self.parse_dest()?),
                 _ if first && !required => return Ok(()),
@@ -1129,8 +1224,16 @@ impl Parser {
                 }
             }
         }
-        let max_value = body.values.iter().max_by_key(|(n, _)| **n).map(|(n, d)| (*n, d.2));
-        let max_block = body.blocks.iter().max_by_key(|b| b.num).map(|b| (b.num, b.pos));
+        let max_value = body
+            .values
+            .iter()
+            .max_by_key(|(n, _)| **n)
+            .map(|(n, d)| (*n, d.2));
+        let max_block = body
+            .blocks
+            .iter()
+            .max_by_key(|b| b.num)
+            .map(|b| (b.num, b.pos));
         for (what, max) in [("value %v", max_value), ("block ^bb", max_block)] {
             if let Some((n, pos)) = max {
                 let need = n as usize + 1;
@@ -1156,7 +1259,9 @@ impl Parser {
         for (&n, &(def, ty, _)) in &body.values {
             f.dfg.values[Value::from_u32(n)] = ValueData { ty, def };
         }
-        let vals = |refs: &[VRef]| -> SmallVec<[Value; 4]> { refs.iter().map(|r| Value::from_u32(r.num)).collect() };
+        let vals = |refs: &[VRef]| -> SmallVec<[Value; 4]> {
+            refs.iter().map(|r| Value::from_u32(r.num)).collect()
+        };
         for p in body.insts {
             let inst = f.dfg.insts.push(InstData {
                 opcode: p.opcode,
@@ -1233,7 +1338,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, &cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }

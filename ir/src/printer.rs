@@ -37,7 +37,12 @@ pub fn print_function(m: &Module, f: &Function) -> String {
 
 /// One instruction as it appears in a function body, without indentation or newline.
 pub fn print_inst(m: &Module, f: &Function, inst: Inst) -> String {
-    DisplayInst { module: m, func: f, inst }.to_string()
+    DisplayInst {
+        module: m,
+        func: f,
+        inst,
+    }
+    .to_string()
 }
 
 /// `Display` adapter for a module.
@@ -216,9 +221,19 @@ pub fn write_inst(w: &mut dyn Write, m: &Module, f: &Function, inst: Inst) -> fm
     } else {
         // Operands follow the op name or a keyword-like immediate after a space, and a
         // value-like immediate (`@g`, a literal, a message) after a comma.
-        let first_sep = if matches!(d.imm, Imm::None | Imm::Cmp(_)) { " " } else { ", " };
+        let first_sep = if matches!(d.imm, Imm::None | Imm::Cmp(_)) {
+            " "
+        } else {
+            ", "
+        };
         let mut first = true;
-        let mut sep = || if std::mem::take(&mut first) { first_sep } else { ", " };
+        let mut sep = || {
+            if std::mem::take(&mut first) {
+                first_sep
+            } else {
+                ", "
+            }
+        };
         for a in &d.args {
             write!(w, "{}{a}", sep())?;
         }
@@ -229,7 +244,12 @@ pub fn write_inst(w: &mut dyn Write, m: &Module, f: &Function, inst: Inst) -> fm
     write_tail(w, f, d.result, d.loc)
 }
 
-fn write_tail(w: &mut dyn Write, f: &Function, result: Option<Value>, loc: crate::loc::SrcLoc) -> fmt::Result {
+fn write_tail(
+    w: &mut dyn Write,
+    f: &Function,
+    result: Option<Value>,
+    loc: crate::loc::SrcLoc,
+) -> fmt::Result {
     if let Some(r) = result {
         write!(w, " : {}", ValueType(f, r))?;
     }

@@ -226,15 +226,35 @@ impl<'a> FuncVerifier<'a> {
     fn check_signature(&mut self) {
         let f = self.f;
         if self.m.func_by_name(&f.name) != Some(self.id) {
-            self.err(None, format!("the module's name index does not map {} to this function", Symbol(&f.name)));
+            self.err(
+                None,
+                format!(
+                    "the module's name index does not map {} to this function",
+                    Symbol(&f.name)
+                ),
+            );
         }
         if let Some(h) = &f.attrs.hints {
             if h.len() != f.params.len() {
-                self.err(None, format!("{} parameter hints for {} parameters", h.len(), f.params.len()));
+                self.err(
+                    None,
+                    format!(
+                        "{} parameter hints for {} parameters",
+                        h.len(),
+                        f.params.len()
+                    ),
+                );
             }
         }
         if f.attrs.captures as usize > f.params.len() {
-            self.err(None, format!("captures({}) exceeds the {} parameters", f.attrs.captures, f.params.len()));
+            self.err(
+                None,
+                format!(
+                    "captures({}) exceeds the {} parameters",
+                    f.attrs.captures,
+                    f.params.len()
+                ),
+            );
         }
         for &d in &f.attrs.defaults {
             if self.m.funcs.get(d).is_none() {
@@ -250,7 +270,10 @@ impl<'a> FuncVerifier<'a> {
         let mut seen_inst: SecondaryMap<Inst, bool> = SecondaryMap::new();
         for &b in f.layout.blocks() {
             if f.dfg.blocks.get(b).is_none() {
-                self.err_block(b, "block in the layout does not exist in the data-flow graph");
+                self.err_block(
+                    b,
+                    "block in the layout does not exist in the data-flow graph",
+                );
                 ok = false;
                 continue;
             }
@@ -271,7 +294,10 @@ impl<'a> FuncVerifier<'a> {
                     seen_inst[i] = true;
                     self.pos[i] = k as u32;
                     if f.layout.inst_block(i) != Some(b) {
-                        self.err_inst(i, format!("layout maps the instruction to another block than {b}"));
+                        self.err_inst(
+                            i,
+                            format!("layout maps the instruction to another block than {b}"),
+                        );
                     }
                 }
             }
@@ -285,14 +311,23 @@ impl<'a> FuncVerifier<'a> {
         if params.len() != f.params.len() {
             self.err_block(
                 entry,
-                format!("the entry block has {} parameters but the function takes {}", params.len(), f.params.len()),
+                format!(
+                    "the entry block has {} parameters but the function takes {}",
+                    params.len(),
+                    f.params.len()
+                ),
             );
             return;
         }
         for (k, (&v, &want)) in params.iter().zip(&f.params).enumerate() {
             if let Some(ty) = self.value_ty(v) {
                 if ty != want {
-                    self.err_block(entry, format!("entry parameter {k} ({v}) has type {ty} but the signature says {want}"));
+                    self.err_block(
+                        entry,
+                        format!(
+                            "entry parameter {k} ({v}) has type {ty} but the signature says {want}"
+                        ),
+                    );
                 }
             }
         }
@@ -307,12 +342,19 @@ impl<'a> FuncVerifier<'a> {
         for (k, &v) in f.dfg.block_params(b).iter().enumerate() {
             match f.dfg.values.get(v) {
                 None => self.err_block(b, format!("parameter {v} does not exist")),
-                Some(d) if d.def != ValueDef::Param(b, k as u32) => {
-                    self.err_block(b, format!("parameter {v} is recorded as {:?}, not parameter {k} of {b}", d.def))
-                }
+                Some(d) if d.def != ValueDef::Param(b, k as u32) => self.err_block(
+                    b,
+                    format!(
+                        "parameter {v} is recorded as {:?}, not parameter {k} of {b}",
+                        d.def
+                    ),
+                ),
                 Some(d) => {
                     if f.level >= Level::Typed && b != entry && !d.ty.is_concrete() {
-                        self.err_block(b, format!("parameter {v} has type any at level {}", f.level));
+                        self.err_block(
+                            b,
+                            format!("parameter {v} has type any at level {}", f.level),
+                        );
                     }
                 }
             }
@@ -357,7 +399,10 @@ impl<'a> FuncVerifier<'a> {
         }
         let kind = op.imm_kind();
         if imm_kind_of(&d.imm) != kind {
-            self.err_inst(i, format!("`{op}` takes a {kind:?} immediate, found {:?}", d.imm));
+            self.err_inst(
+                i,
+                format!("`{op}` takes a {kind:?} immediate, found {:?}", d.imm),
+            );
         }
         let mut reported: HashSet<Value> = HashSet::new();
         for v in d.all_uses() {
@@ -366,7 +411,10 @@ impl<'a> FuncVerifier<'a> {
             }
         }
         if !op.is_terminator() && !d.dests.is_empty() {
-            self.err_inst(i, format!("`{op}` is not a terminator but has branch destinations"));
+            self.err_inst(
+                i,
+                format!("`{op}` is not a terminator but has branch destinations"),
+            );
         }
         for dest in &d.dests {
             let t = dest.block;
@@ -379,7 +427,14 @@ impl<'a> FuncVerifier<'a> {
             }
             let params = f.dfg.block_params(t);
             if params.len() != dest.args.len() {
-                self.err_inst(i, format!("{t} takes {} arguments, {} given", params.len(), dest.args.len()));
+                self.err_inst(
+                    i,
+                    format!(
+                        "{t} takes {} arguments, {} given",
+                        params.len(),
+                        dest.args.len()
+                    ),
+                );
                 continue;
             }
             for (k, (&a, &p)) in dest.args.iter().zip(params).enumerate() {
@@ -403,20 +458,38 @@ impl<'a> FuncVerifier<'a> {
         match vd.def {
             ValueDef::Unused => self.err_inst(i, format!("use of undefined value {v}")),
             ValueDef::Param(pb, k) => {
-                let consistent = f.dfg.blocks.get(pb).and_then(|bd| bd.params.get(k as usize)) == Some(&v);
+                let consistent = f
+                    .dfg
+                    .blocks
+                    .get(pb)
+                    .and_then(|bd| bd.params.get(k as usize))
+                    == Some(&v);
                 if !consistent {
-                    self.err_inst(i, format!("{v} claims to be parameter {k} of {pb}, which it is not"));
+                    self.err_inst(
+                        i,
+                        format!("{v} claims to be parameter {k} of {pb}, which it is not"),
+                    );
                 } else if !self.in_layout[pb] {
-                    self.err_inst(i, format!("{v} is a parameter of {pb}, which is not in the layout"));
+                    self.err_inst(
+                        i,
+                        format!("{v} is a parameter of {pb}, which is not in the layout"),
+                    );
                 } else if reachable && !self.dt.dominates(pb, b) {
-                    self.err_inst(i, format!("{v} (parameter of {pb}) does not dominate this use"));
+                    self.err_inst(
+                        i,
+                        format!("{v} (parameter of {pb}) does not dominate this use"),
+                    );
                 }
             }
             ValueDef::Result(di) => match f.layout.inst_block(di) {
-                _ if f.dfg.insts.get(di).map(|x| x.result) != Some(Some(v)) => {
-                    self.err_inst(i, format!("{v} claims to be the result of {di}, which it is not"))
-                }
-                None => self.err_inst(i, format!("{v} is defined by an instruction that is not placed")),
+                _ if f.dfg.insts.get(di).map(|x| x.result) != Some(Some(v)) => self.err_inst(
+                    i,
+                    format!("{v} claims to be the result of {di}, which it is not"),
+                ),
+                None => self.err_inst(
+                    i,
+                    format!("{v} is defined by an instruction that is not placed"),
+                ),
                 Some(db) if db == b => {
                     if self.pos[di] >= self.pos[i] {
                         self.err_inst(i, format!("{v} is used before its definition"));
@@ -424,7 +497,10 @@ impl<'a> FuncVerifier<'a> {
                 }
                 Some(db) => {
                     if reachable && !self.dt.dominates(db, b) {
-                        self.err_inst(i, format!("the definition of {v} in {db} does not dominate this use"));
+                        self.err_inst(
+                            i,
+                            format!("the definition of {v} in {db} does not dominate this use"),
+                        );
                     }
                 }
             },
@@ -435,10 +511,16 @@ impl<'a> FuncVerifier<'a> {
         let f = self.f;
         let op = d.opcode;
         if op.dialect() == Dialect::Dyn && f.level >= Level::Typed {
-            self.err_inst(i, format!("`{op}` (dialect dyn) is not allowed at level {}", f.level));
+            self.err_inst(
+                i,
+                format!("`{op}` (dialect dyn) is not allowed at level {}", f.level),
+            );
         }
         if op.lowered_only() && f.level != Level::Lowered {
-            self.err_inst(i, format!("`{op}` is only allowed at level lowered, not {}", f.level));
+            self.err_inst(
+                i,
+                format!("`{op}` is only allowed at level lowered, not {}", f.level),
+            );
         }
         if f.level >= Level::Typed {
             if let Some(r) = d.result {
@@ -476,7 +558,10 @@ impl<'a> FuncVerifier<'a> {
     /// Checks the operand count; returns whether it is right.
     fn argc(&mut self, i: Inst, d: &InstData, n: usize) -> bool {
         if d.args.len() != n {
-            self.err_inst(i, format!("`{}` takes {n} operands, {} given", d.opcode, d.args.len()));
+            self.err_inst(
+                i,
+                format!("`{}` takes {n} operands, {} given", d.opcode, d.args.len()),
+            );
             return false;
         }
         true
@@ -484,7 +569,14 @@ impl<'a> FuncVerifier<'a> {
 
     fn argc_min(&mut self, i: Inst, d: &InstData, n: usize) -> bool {
         if d.args.len() < n {
-            self.err_inst(i, format!("`{}` takes at least {n} operands, {} given", d.opcode, d.args.len()));
+            self.err_inst(
+                i,
+                format!(
+                    "`{}` takes at least {n} operands, {} given",
+                    d.opcode,
+                    d.args.len()
+                ),
+            );
             return false;
         }
         true
@@ -495,7 +587,13 @@ impl<'a> FuncVerifier<'a> {
         if let Some(t) = self.arg_ty(d, k) {
             if !ok(t) {
                 let v = d.args[k];
-                self.err_inst(i, format!("operand {k} ({v}) of `{}` has type {t}, expected {want}", d.opcode));
+                self.err_inst(
+                    i,
+                    format!(
+                        "operand {k} ({v}) of `{}` has type {t}, expected {want}",
+                        d.opcode
+                    ),
+                );
             }
         }
     }
@@ -516,7 +614,10 @@ impl<'a> FuncVerifier<'a> {
     fn res_is(&mut self, i: Inst, d: &InstData, want: &str, ok: impl Fn(Type) -> bool) {
         if let Some(t) = self.result_ty(d) {
             if !ok(t) {
-                self.err_inst(i, format!("result of `{}` has type {t}, expected {want}", d.opcode));
+                self.err_inst(
+                    i,
+                    format!("result of `{}` has type {t}, expected {want}", d.opcode),
+                );
             }
         }
     }
@@ -527,7 +628,14 @@ impl<'a> FuncVerifier<'a> {
 
     fn dests(&mut self, i: Inst, d: &InstData, n: usize) {
         if d.dests.len() != n {
-            self.err_inst(i, format!("`{}` takes {n} destinations, {} given", d.opcode, d.dests.len()));
+            self.err_inst(
+                i,
+                format!(
+                    "`{}` takes {n} destinations, {} given",
+                    d.opcode,
+                    d.dests.len()
+                ),
+            );
         }
     }
 
@@ -540,8 +648,8 @@ impl<'a> FuncVerifier<'a> {
             self.dests(i, d, 0);
         }
         match op {
-            DynAdd | DynSub | DynMul | DynDiv | DynRem | DynPow | DynBitAnd | DynBitOr | DynBitXor | DynShl
-            | DynShr | DynIndex => {
+            DynAdd | DynSub | DynMul | DynDiv | DynRem | DynPow | DynBitAnd | DynBitOr
+            | DynBitXor | DynShl | DynShr | DynIndex => {
                 self.argc(i, d, 2);
                 self.res_eq(i, d, Type::Any);
             }
@@ -594,8 +702,8 @@ impl<'a> FuncVerifier<'a> {
                     self.res_eq(i, d, want);
                 }
             }
-            AddI | SubI | MulI | DivI | RemI | AddIWrap | SubIWrap | MulIWrap | AndI | OrI | XorI | ShlI
-            | ShrI => {
+            AddI | SubI | MulI | DivI | RemI | AddIWrap | SubIWrap | MulIWrap | AndI | OrI
+            | XorI | ShlI | ShrI => {
                 self.args_eq(i, d, 2, Type::I64);
                 self.res_eq(i, d, Type::I64);
             }
@@ -624,7 +732,10 @@ impl<'a> FuncVerifier<'a> {
                 self.res_eq(i, d, Type::Bool);
                 if let Imm::Cmp(p) = d.imm {
                     if !matches!(p, CmpPred::Eq | CmpPred::Ne) {
-                        self.err_inst(i, format!("`arith.cmpb` only compares with eq or ne, not {}", p.name()));
+                        self.err_inst(
+                            i,
+                            format!("`arith.cmpb` only compares with eq or ne, not {}", p.name()),
+                        );
                     }
                 }
             }
@@ -663,7 +774,13 @@ impl<'a> FuncVerifier<'a> {
             Return => {
                 if self.argc(i, d, 1) {
                     let ret = self.f.ret;
-                    self.arg_is(i, d, 0, &format!("the return type {ret} (or a type that fits it)"), |t| t.fits(ret));
+                    self.arg_is(
+                        i,
+                        d,
+                        0,
+                        &format!("the return type {ret} (or a type that fits it)"),
+                        |t| t.fits(ret),
+                    );
                 }
             }
             Trap => {
@@ -672,14 +789,23 @@ impl<'a> FuncVerifier<'a> {
             Call => self.check_call(i, d),
             CallIndirect => {
                 if self.argc_min(i, d, 1) {
-                    self.arg_is(i, d, 0, "func or closure", |t| matches!(t, Type::Func | Type::Closure));
+                    self.arg_is(i, d, 0, "func or closure", |t| {
+                        matches!(t, Type::Func | Type::Closure)
+                    });
                 }
             }
             FuncRef => {
                 self.argc(i, d, 0);
                 if let Some(c) = self.callee(d) {
                     if c.attrs.captures != 0 {
-                        self.err_inst(i, format!("`func.ref` of {}, which captures {} values (use `func.closure`)", Symbol(&c.name), c.attrs.captures));
+                        self.err_inst(
+                            i,
+                            format!(
+                                "`func.ref` of {}, which captures {} values (use `func.closure`)",
+                                Symbol(&c.name),
+                                c.attrs.captures
+                            ),
+                        );
                     }
                 }
                 self.res_eq(i, d, Type::Func);
@@ -687,7 +813,15 @@ impl<'a> FuncVerifier<'a> {
             MakeClosure => {
                 if let Some(c) = self.callee(d) {
                     if c.attrs.captures as usize != d.args.len() {
-                        self.err_inst(i, format!("{} captures {} values, {} given", Symbol(&c.name), c.attrs.captures, d.args.len()));
+                        self.err_inst(
+                            i,
+                            format!(
+                                "{} captures {} values, {} given",
+                                Symbol(&c.name),
+                                c.attrs.captures,
+                                d.args.len()
+                            ),
+                        );
                     } else {
                         let params = c.params.clone();
                         for (k, &p) in params.iter().enumerate().take(d.args.len()) {
@@ -708,7 +842,13 @@ impl<'a> FuncVerifier<'a> {
             }
             CellNew => {
                 if d.args.len() > 1 {
-                    self.err_inst(i, format!("`mem.cell_new` takes at most 1 operand, {} given", d.args.len()));
+                    self.err_inst(
+                        i,
+                        format!(
+                            "`mem.cell_new` takes at most 1 operand, {} given",
+                            d.args.len()
+                        ),
+                    );
                 }
                 self.res_eq(i, d, Type::Cell);
             }
@@ -737,7 +877,9 @@ impl<'a> FuncVerifier<'a> {
                     self.arg_eq(i, d, 1, Type::I64);
                     if let Some(Type::Array(e)) = self.arg_ty(d, 0) {
                         let e = e.to_type();
-                        self.res_is(i, d, &format!("{e} (the element type) or any"), |t| e.fits(t));
+                        self.res_is(i, d, &format!("{e} (the element type) or any"), |t| {
+                            e.fits(t)
+                        });
                     }
                 }
             }
@@ -806,7 +948,9 @@ impl<'a> FuncVerifier<'a> {
                 self.args_eq(i, d, 2, Type::Str);
                 self.res_eq(i, d, Type::Bool);
             }
-            Print | Println => self.res_is(i, d, "unit or any", |t| matches!(t, Type::Unit | Type::Any)),
+            Print | Println => {
+                self.res_is(i, d, "unit or any", |t| matches!(t, Type::Unit | Type::Any))
+            }
             GuardType => {
                 if self.argc(i, d, 1) {
                     self.arg_eq(i, d, 0, Type::Any);
@@ -838,14 +982,27 @@ impl<'a> FuncVerifier<'a> {
     fn check_call(&mut self, i: Inst, d: &InstData) {
         let Some(c) = self.callee(d) else { return };
         if d.args.len() != c.params.len() {
-            self.err_inst(i, format!("{} takes {} arguments, {} given", Symbol(&c.name), c.params.len(), d.args.len()));
+            self.err_inst(
+                i,
+                format!(
+                    "{} takes {} arguments, {} given",
+                    Symbol(&c.name),
+                    c.params.len(),
+                    d.args.len()
+                ),
+            );
         } else {
             for (k, &p) in c.params.iter().enumerate() {
                 self.arg_is(i, d, k, &format!("a type fitting {p}"), |t| t.fits(p));
             }
         }
         let ret = c.ret;
-        self.res_is(i, d, &format!("{ret} (the return type of {})", Symbol(&c.name)), |t| ret.fits(t));
+        self.res_is(
+            i,
+            d,
+            &format!("{ret} (the return type of {})", Symbol(&c.name)),
+            |t| ret.fits(t),
+        );
     }
 
     fn check_global(&mut self, i: Inst, d: &InstData) {
@@ -856,4 +1013,3 @@ impl<'a> FuncVerifier<'a> {
         }
     }
 }
-

@@ -1,8 +1,8 @@
 //! Text round trip: `print(parse(text)) == text` for hand-written modules that use every op.
 
 use ruchy_ir::{
-    parse_module, print_function, print_module, verify_module, Block, Const, FuncBuilder, Function, Imm, Level,
-    Module, Opcode, SrcLoc, Type, Value, ValueDef,
+    parse_module, print_function, print_module, verify_module, Block, Const, FuncBuilder, Function,
+    Imm, Level, Module, Opcode, SrcLoc, Type, Value, ValueDef,
 };
 use std::collections::HashSet;
 
@@ -220,8 +220,14 @@ fn parse_preserves_numbers_and_definitions() {
     assert_eq!(f.dfg.value_def(Value::from_u32(38)), ValueDef::Unused);
     assert_eq!(f.dfg.value_type(Value::from_u32(39)), Type::Any);
     // Block parameters and results.
-    assert_eq!(f.dfg.value_def(Value::from_u32(66)), ValueDef::Param(Block::from_u32(2), 0));
-    assert!(matches!(f.dfg.value_def(Value::from_u32(4)), ValueDef::Result(_)));
+    assert_eq!(
+        f.dfg.value_def(Value::from_u32(66)),
+        ValueDef::Param(Block::from_u32(2), 0)
+    );
+    assert!(matches!(
+        f.dfg.value_def(Value::from_u32(4)),
+        ValueDef::Result(_)
+    ));
     assert_eq!(f.params, vec![Type::I64, Type::F64, Type::Bool, Type::Str]);
     assert_eq!(f.level, Level::Typed);
     assert_eq!(f.attrs.captures, 1);
@@ -236,7 +242,9 @@ fn parse_preserves_numbers_and_definitions() {
             _ => None,
         })
         .collect();
-    assert!(consts.iter().any(|c| c.same(&Const::Float(f64::from_bits(0xfff8000000000001)))));
+    assert!(consts
+        .iter()
+        .any(|c| c.same(&Const::Float(f64::from_bits(0xfff8000000000001)))));
     assert!(consts.iter().any(|c| c.same(&Const::Float(-0.0))));
     assert!(consts.iter().any(|c| c.same(&Const::Int(i64::MIN))));
     // Positions.

@@ -29,7 +29,11 @@ impl RuntimeError {
     /// `source_line` gives the text of a 1-based line, when the source is at hand.
     pub fn render(&self, file: &str, source_line: &dyn Fn(u32) -> Option<String>) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "{}:{}:{}: error: {}", file, self.loc.line, self.loc.col, self.message);
+        let _ = writeln!(
+            out,
+            "{}:{}:{}: error: {}",
+            file, self.loc.line, self.loc.col, self.message
+        );
         if let Some(text) = source_line(self.loc.line) {
             let gutter = self.loc.line.to_string().len().max(4);
             let _ = writeln!(out, "{:>gutter$} | {}", self.loc.line, text);
@@ -50,7 +54,11 @@ impl RuntimeError {
                 if n > 2 * SHOWN_FRAMES && i >= SHOWN_FRAMES && i < n - SHOWN_FRAMES {
                     continue;
                 }
-                let _ = writeln!(out, "  at {} ({}:{}:{})", f.function, file, f.loc.line, f.loc.col);
+                let _ = writeln!(
+                    out,
+                    "  at {} ({}:{}:{})",
+                    f.function, file, f.loc.line, f.loc.col
+                );
             }
         }
         out

@@ -1,13 +1,20 @@
 //! `ruchy`: runs Ruchy programs.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use ruchy::{compile_source, read_input, render_runtime_error, run_module, with_big_stack, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE};
+use ruchy::{
+    compile_source, read_input, render_runtime_error, run_module, with_big_stack, EXIT_OK,
+    EXIT_RUNTIME, EXIT_USAGE,
+};
 use ruchy_frontend::SourceFile;
 use ruchy_runtime::Config;
 use std::io::Write;
 
 #[derive(Parser)]
-#[command(name = "ruchy", version, about = "Runs Ruchy programs through a tiered engine")]
+#[command(
+    name = "ruchy",
+    version,
+    about = "Runs Ruchy programs through a tiered engine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -65,7 +72,11 @@ fn run(args: RunArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let name = if args.file == "-" { "<stdin>".to_string() } else { args.file.clone() };
+    let name = if args.file == "-" {
+        "<stdin>".to_string()
+    } else {
+        args.file.clone()
+    };
     let file = SourceFile::new(name, text);
     let module = match compile_source(&file) {
         Ok(m) => m,
@@ -79,7 +90,9 @@ fn run(args: RunArgs) -> i32 {
         return EXIT_OK;
     }
     let _ = args.tier;
-    let config = Config { max_depth: args.max_depth };
+    let config = Config {
+        max_depth: args.max_depth,
+    };
     let stdout = std::io::stdout();
     let mut lock = stdout.lock();
     match run_module(&module, config, &mut lock) {

@@ -39,7 +39,9 @@ impl ControlFlowGraph {
             }
             done[b] = true;
             for &i in f.layout.block_insts(b) {
-                let Some(data) = f.dfg.insts.get(i) else { continue };
+                let Some(data) = f.dfg.insts.get(i) else {
+                    continue;
+                };
                 for dest in &data.dests {
                     let t = dest.block;
                     if in_layout[t] && !cfg.succs[b].contains(&t) {

@@ -3,7 +3,9 @@
 
 use super::op::*;
 use crate::value::Value;
-use ruchy_ir::{Block, CmpPred, Const, Function, Imm, Inst, Module, Opcode, SrcLoc, Type, Value as IrValue};
+use ruchy_ir::{
+    Block, CmpPred, Const, Function, Imm, Inst, Module, Opcode, SrcLoc, Type, Value as IrValue,
+};
 use std::collections::HashMap;
 
 /// The decoded form of one function.
@@ -194,7 +196,9 @@ impl<'m> Decoder<'m> {
 
     fn patch(&mut self, at: usize, slot: Slot, pc: Pc) {
         match (&mut self.code[at], slot) {
-            (Op::Jump { target }, Slot::Target) | (Op::JumpBack { target, .. }, Slot::Target) => *target = pc,
+            (Op::Jump { target }, Slot::Target) | (Op::JumpBack { target, .. }, Slot::Target) => {
+                *target = pc
+            }
             (Op::BrIf { then, .. }, Slot::Then)
             | (Op::BrCmp { then, .. }, Slot::Then)
             | (Op::BrCmpI { then, .. }, Slot::Then) => *then = pc,
@@ -240,7 +244,9 @@ impl<'m> Decoder<'m> {
         }
         let mut scratch = None;
         while !moves.is_empty() {
-            if let Some(i) = (0..moves.len()).find(|&i| !moves.iter().any(|&(_, s)| s == moves[i].0)) {
+            if let Some(i) =
+                (0..moves.len()).find(|&i| !moves.iter().any(|&(_, s)| s == moves[i].0))
+            {
                 let (dst, src) = moves.remove(i);
                 self.emit(Op::Move { dst, src }, loc);
             } else {
@@ -273,9 +279,21 @@ impl<'m> Decoder<'m> {
         let Imm::Cmp(pred) = c.imm else { return false };
         let (a, bb) = (self.reg(c.args[0]), self.reg(c.args[1]));
         let op = if c.opcode == Opcode::CmpI {
-            Op::BrCmpI { pred, a, b: bb, then: 0, els: 0 }
+            Op::BrCmpI {
+                pred,
+                a,
+                b: bb,
+                then: 0,
+                els: 0,
+            }
         } else {
-            Op::BrCmp { pred, a, b: bb, then: 0, els: 0 }
+            Op::BrCmp {
+                pred,
+                a,
+                b: bb,
+                then: 0,
+                els: 0,
+            }
         };
         let at = self.emit(op, c.loc);
         self.branch_dests(b, at, br);
@@ -291,7 +309,8 @@ impl<'m> Decoder<'m> {
             if dest.args.is_empty() && !self.is_back_edge(Some(b), dest.block) {
                 self.fixups.push((at, slot, dest.block));
             } else {
-                self.stubs.push((at, slot, dest.block, dest.args.to_vec(), loc));
+                self.stubs
+                    .push((at, slot, dest.block, dest.args.to_vec(), loc));
             }
         }
     }
@@ -319,48 +338,130 @@ impl<'m> Decoder<'m> {
                 }
                 _ => self.bad(inst),
             },
-            Opcode::DynAdd => Op::Add { dst, a: r(self, 0), b: r(self, 1) },
-            Opcode::DynSub => Op::Sub { dst, a: r(self, 0), b: r(self, 1) },
-            Opcode::DynMul => Op::Mul { dst, a: r(self, 0), b: r(self, 1) },
-            Opcode::DynDiv => Op::Div { dst, a: r(self, 0), b: r(self, 1) },
-            Opcode::DynRem => Op::Rem { dst, a: r(self, 0), b: r(self, 1) },
+            Opcode::DynAdd => Op::Add {
+                dst,
+                a: r(self, 0),
+                b: r(self, 1),
+            },
+            Opcode::DynSub => Op::Sub {
+                dst,
+                a: r(self, 0),
+                b: r(self, 1),
+            },
+            Opcode::DynMul => Op::Mul {
+                dst,
+                a: r(self, 0),
+                b: r(self, 1),
+            },
+            Opcode::DynDiv => Op::Div {
+                dst,
+                a: r(self, 0),
+                b: r(self, 1),
+            },
+            Opcode::DynRem => Op::Rem {
+                dst,
+                a: r(self, 0),
+                b: r(self, 1),
+            },
             Opcode::DynPow => self.dyn_bin(DynBin::Pow, dst, &a),
             Opcode::DynBitAnd => self.dyn_bin(DynBin::BitAnd, dst, &a),
             Opcode::DynBitOr => self.dyn_bin(DynBin::BitOr, dst, &a),
             Opcode::DynBitXor => self.dyn_bin(DynBin::BitXor, dst, &a),
             Opcode::DynShl => self.dyn_bin(DynBin::Shl, dst, &a),
             Opcode::DynShr => self.dyn_bin(DynBin::Shr, dst, &a),
-            Opcode::DynNeg => Op::DynUn { op: DynUn::Neg, dst, src: r(self, 0) },
-            Opcode::DynNot => Op::DynUn { op: DynUn::Not, dst, src: r(self, 0) },
-            Opcode::DynBitNot => Op::DynUn { op: DynUn::BitNot, dst, src: r(self, 0) },
-            Opcode::DynTruthy => Op::DynUn { op: DynUn::Truthy, dst, src: r(self, 0) },
-            Opcode::DynLen | Opcode::ArrayLen | Opcode::StrLen => Op::DynUn { op: DynUn::Len, dst, src: r(self, 0) },
-            Opcode::StrFrom => Op::DynUn { op: DynUn::ToStr, dst, src: r(self, 0) },
+            Opcode::DynNeg => Op::DynUn {
+                op: DynUn::Neg,
+                dst,
+                src: r(self, 0),
+            },
+            Opcode::DynNot => Op::DynUn {
+                op: DynUn::Not,
+                dst,
+                src: r(self, 0),
+            },
+            Opcode::DynBitNot => Op::DynUn {
+                op: DynUn::BitNot,
+                dst,
+                src: r(self, 0),
+            },
+            Opcode::DynTruthy => Op::DynUn {
+                op: DynUn::Truthy,
+                dst,
+                src: r(self, 0),
+            },
+            Opcode::DynLen | Opcode::ArrayLen | Opcode::StrLen => Op::DynUn {
+                op: DynUn::Len,
+                dst,
+                src: r(self, 0),
+            },
+            Opcode::StrFrom => Op::DynUn {
+                op: DynUn::ToStr,
+                dst,
+                src: r(self, 0),
+            },
             Opcode::DynCast => {
                 let op = if f.dfg.value_type(d.result.unwrap_or(a[0])) == Type::F64 {
                     DynUn::CastFloat
                 } else {
                     DynUn::CastInt
                 };
-                Op::DynUn { op, dst, src: r(self, 0) }
+                Op::DynUn {
+                    op,
+                    dst,
+                    src: r(self, 0),
+                }
             }
-            Opcode::CellNew => Op::DynUn { op: DynUn::CellNew, dst, src: r(self, 0) },
-            Opcode::CellLoad => Op::DynUn { op: DynUn::CellLoad, dst, src: r(self, 0) },
-            Opcode::CellStore => Op::CellStore { cell: r(self, 0), src: r(self, 1) },
+            Opcode::CellNew => Op::DynUn {
+                op: DynUn::CellNew,
+                dst,
+                src: r(self, 0),
+            },
+            Opcode::CellLoad => Op::DynUn {
+                op: DynUn::CellLoad,
+                dst,
+                src: r(self, 0),
+            },
+            Opcode::CellStore => Op::CellStore {
+                cell: r(self, 0),
+                src: r(self, 1),
+            },
             Opcode::DynCmp | Opcode::StrCmp | Opcode::CmpB => match d.imm {
-                Imm::Cmp(pred) => Op::Cmp { pred, dst, a: r(self, 0), b: r(self, 1) },
+                Imm::Cmp(pred) => Op::Cmp {
+                    pred,
+                    dst,
+                    a: r(self, 0),
+                    b: r(self, 1),
+                },
                 _ => self.bad(inst),
             },
             Opcode::CmpI => match d.imm {
-                Imm::Cmp(pred) => Op::CmpI { pred, dst, a: r(self, 0), b: r(self, 1) },
+                Imm::Cmp(pred) => Op::CmpI {
+                    pred,
+                    dst,
+                    a: r(self, 0),
+                    b: r(self, 1),
+                },
                 _ => self.bad(inst),
             },
             Opcode::CmpF => match d.imm {
-                Imm::Cmp(pred) => Op::CmpF { pred, dst, a: r(self, 0), b: r(self, 1) },
+                Imm::Cmp(pred) => Op::CmpF {
+                    pred,
+                    dst,
+                    a: r(self, 0),
+                    b: r(self, 1),
+                },
                 _ => self.bad(inst),
             },
-            Opcode::DynIndex | Opcode::ArrayGet | Opcode::StrIndex => Op::Index { dst, base: r(self, 0), index: r(self, 1) },
-            Opcode::DynSetIndex | Opcode::ArraySet => Op::SetIndex { base: r(self, 0), index: r(self, 1), src: r(self, 2) },
+            Opcode::DynIndex | Opcode::ArrayGet | Opcode::StrIndex => Op::Index {
+                dst,
+                base: r(self, 0),
+                index: r(self, 1),
+            },
+            Opcode::DynSetIndex | Opcode::ArraySet => Op::SetIndex {
+                base: r(self, 0),
+                index: r(self, 1),
+                src: r(self, 2),
+            },
             Opcode::DynCall | Opcode::CallIndirect => {
                 let (args, count) = self.args(&a);
                 Op::CallDyn { dst, args, count }
@@ -372,12 +473,22 @@ impl<'m> Decoder<'m> {
                 };
                 let name = self.string(&name);
                 let (args, count) = self.args(&a);
-                Op::Method { dst, name, args, count }
+                Op::Method {
+                    dst,
+                    name,
+                    args,
+                    count,
+                }
             }
             Opcode::DynBuiltin => match d.imm {
                 Imm::Builtin(builtin) => {
                     let (args, count) = self.args(&a);
-                    Op::Builtin { dst, builtin, args, count }
+                    Op::Builtin {
+                        dst,
+                        builtin,
+                        args,
+                        count,
+                    }
                 }
                 _ => self.bad(inst),
             },
@@ -394,17 +505,35 @@ impl<'m> Decoder<'m> {
             Opcode::XorI => self.int(IntBin::Xor, dst, &a),
             Opcode::ShlI => self.int(IntBin::Shl, dst, &a),
             Opcode::ShrI => self.int(IntBin::Shr, dst, &a),
-            Opcode::NegI => Op::NegI { dst, src: r(self, 0) },
-            Opcode::NotI => Op::NotI { dst, src: r(self, 0) },
+            Opcode::NegI => Op::NegI {
+                dst,
+                src: r(self, 0),
+            },
+            Opcode::NotI => Op::NotI {
+                dst,
+                src: r(self, 0),
+            },
             Opcode::AddF => self.float(FloatBin::Add, dst, &a),
             Opcode::SubF => self.float(FloatBin::Sub, dst, &a),
             Opcode::MulF => self.float(FloatBin::Mul, dst, &a),
             Opcode::DivF => self.float(FloatBin::Div, dst, &a),
             Opcode::RemF => self.float(FloatBin::Rem, dst, &a),
-            Opcode::NegF => Op::NegF { dst, src: r(self, 0) },
-            Opcode::Not => Op::NotB { dst, src: r(self, 0) },
-            Opcode::IToF => Op::IToF { dst, src: r(self, 0) },
-            Opcode::FToI => Op::FToI { dst, src: r(self, 0) },
+            Opcode::NegF => Op::NegF {
+                dst,
+                src: r(self, 0),
+            },
+            Opcode::Not => Op::NotB {
+                dst,
+                src: r(self, 0),
+            },
+            Opcode::IToF => Op::IToF {
+                dst,
+                src: r(self, 0),
+            },
+            Opcode::FToI => Op::FToI {
+                dst,
+                src: r(self, 0),
+            },
             Opcode::Br => {
                 let dest = d.dests[0].clone();
                 self.edge_moves(dest.block, &dest.args, loc);
@@ -413,7 +542,14 @@ impl<'m> Decoder<'m> {
             }
             Opcode::CondBr => {
                 let cond = r(self, 0);
-                let at = self.emit(Op::BrIf { cond, then: 0, els: 0 }, loc);
+                let at = self.emit(
+                    Op::BrIf {
+                        cond,
+                        then: 0,
+                        els: 0,
+                    },
+                    loc,
+                );
                 self.branch_dests(b, at, inst);
                 return;
             }
@@ -440,7 +576,8 @@ impl<'m> Decoder<'m> {
                     if dest.args.is_empty() && !self.is_back_edge(Some(b), dest.block) {
                         self.fixups.push((at, slot, dest.block));
                     } else {
-                        self.stubs.push((at, slot, dest.block, dest.args.to_vec(), loc));
+                        self.stubs
+                            .push((at, slot, dest.block, dest.args.to_vec(), loc));
                     }
                 }
                 return;
@@ -457,7 +594,12 @@ impl<'m> Decoder<'m> {
             Opcode::Call => match d.imm {
                 Imm::Func(func) => {
                     let (args, count) = self.args(&a);
-                    Op::Call { dst, func, args, count }
+                    Op::Call {
+                        dst,
+                        func,
+                        args,
+                        count,
+                    }
                 }
                 _ => self.bad(inst),
             },
@@ -471,16 +613,27 @@ impl<'m> Decoder<'m> {
             Opcode::MakeClosure => match d.imm {
                 Imm::Func(func) => {
                     let (args, count) = self.args(&a);
-                    Op::Closure { dst, func, args, count }
+                    Op::Closure {
+                        dst,
+                        func,
+                        args,
+                        count,
+                    }
                 }
                 _ => self.bad(inst),
             },
             Opcode::GlobalLoad => match d.imm {
-                Imm::Global(g) => Op::GlobalLoad { dst, global: g.as_u32() },
+                Imm::Global(g) => Op::GlobalLoad {
+                    dst,
+                    global: g.as_u32(),
+                },
                 _ => self.bad(inst),
             },
             Opcode::GlobalStore => match d.imm {
-                Imm::Global(g) => Op::GlobalStore { global: g.as_u32(), src: r(self, 0) },
+                Imm::Global(g) => Op::GlobalStore {
+                    global: g.as_u32(),
+                    src: r(self, 0),
+                },
                 _ => self.bad(inst),
             },
             Opcode::StackAlloc => {
@@ -495,16 +648,36 @@ impl<'m> Decoder<'m> {
                 let (args, count) = self.args(&a);
                 Op::TupleNew { dst, args, count }
             }
-            Opcode::ArrayPush => Op::ArrayPush { array: r(self, 0), src: r(self, 1) },
-            Opcode::ArrayConcat => Op::ArrayConcat { dst, a: r(self, 0), b: r(self, 1) },
-            Opcode::StrConcat => Op::StrConcat { dst, a: r(self, 0), b: r(self, 1) },
+            Opcode::ArrayPush => Op::ArrayPush {
+                array: r(self, 0),
+                src: r(self, 1),
+            },
+            Opcode::ArrayConcat => Op::ArrayConcat {
+                dst,
+                a: r(self, 0),
+                b: r(self, 1),
+            },
+            Opcode::StrConcat => Op::StrConcat {
+                dst,
+                a: r(self, 0),
+                b: r(self, 1),
+            },
             Opcode::Print | Opcode::Println => {
                 let (args, count) = self.args(&a);
-                Op::Print { dst, args, count, newline: d.opcode == Opcode::Println }
+                Op::Print {
+                    dst,
+                    args,
+                    count,
+                    newline: d.opcode == Opcode::Println,
+                }
             }
             Opcode::GuardType => {
                 let ty = f.dfg.value_type(d.result.unwrap_or(a[0]));
-                Op::Guard { dst, src: r(self, 0), tag: type_tag(ty) }
+                Op::Guard {
+                    dst,
+                    src: r(self, 0),
+                    tag: type_tag(ty),
+                }
             }
         };
         let _ = self.module;
@@ -512,15 +685,30 @@ impl<'m> Decoder<'m> {
     }
 
     fn dyn_bin(&mut self, op: DynBin, dst: Reg, a: &[IrValue]) -> Op {
-        Op::DynBin { op, dst, a: self.reg(a[0]), b: self.reg(a[1]) }
+        Op::DynBin {
+            op,
+            dst,
+            a: self.reg(a[0]),
+            b: self.reg(a[1]),
+        }
     }
 
     fn int(&mut self, op: IntBin, dst: Reg, a: &[IrValue]) -> Op {
-        Op::Int { op, dst, a: self.reg(a[0]), b: self.reg(a[1]) }
+        Op::Int {
+            op,
+            dst,
+            a: self.reg(a[0]),
+            b: self.reg(a[1]),
+        }
     }
 
     fn float(&mut self, op: FloatBin, dst: Reg, a: &[IrValue]) -> Op {
-        Op::Float { op, dst, a: self.reg(a[0]), b: self.reg(a[1]) }
+        Op::Float {
+            op,
+            dst,
+            a: self.reg(a[0]),
+            b: self.reg(a[1]),
+        }
     }
 
     /// An instruction whose immediate does not fit its op (only possible for unverified IR).

@@ -31,7 +31,9 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { max_depth: 1_000_000 }
+        Config {
+            max_depth: 1_000_000,
+        }
     }
 }
 
@@ -75,7 +77,11 @@ impl<'o> Interpreter<'o> {
         let profile = Profile::new(funcs.len(), next_counter as usize);
         Interpreter {
             globals: vec![Value::Undef; module.globals.len()],
-            global_names: module.globals.values().map(|g| g.source_name.clone()).collect(),
+            global_names: module
+                .globals
+                .values()
+                .map(|g| g.source_name.clone())
+                .collect(),
             funcs,
             stack: Vec::with_capacity(1024),
             frames: Vec::with_capacity(64),
@@ -171,7 +177,10 @@ impl<'o> Interpreter<'o> {
             ($r:expr) => {
                 match reg!($r) {
                     Value::Int(x) => x,
-                    ref other => fail!(format!("internal error: expected an integer, found {}", other.type_name())),
+                    ref other => fail!(format!(
+                        "internal error: expected an integer, found {}",
+                        other.type_name()
+                    )),
                 }
             };
         }
@@ -180,7 +189,10 @@ impl<'o> Interpreter<'o> {
                 match reg!($r) {
                     Value::Float(x) => x,
                     Value::Int(x) => x as f64,
-                    ref other => fail!(format!("internal error: expected a float, found {}", other.type_name())),
+                    ref other => fail!(format!(
+                        "internal error: expected a float, found {}",
+                        other.type_name()
+                    )),
                 }
             };
         }
@@ -303,7 +315,10 @@ impl<'o> Interpreter<'o> {
                         DynUn::CellNew => Value::Cell(Rc::new(RefCell::new(x.clone()))),
                         DynUn::CellLoad => match x {
                             Value::Cell(c) => c.borrow().clone(),
-                            other => fail!(format!("internal error: expected a cell, found {}", other.type_name())),
+                            other => fail!(format!(
+                                "internal error: expected a cell, found {}",
+                                other.type_name()
+                            )),
                         },
                     };
                     reg!(dst) = v;
@@ -418,24 +433,48 @@ impl<'o> Interpreter<'o> {
                     pc = match reg!(cond) {
                         Value::Bool(true) => then as usize,
                         Value::Bool(false) => els as usize,
-                        ref other => fail!(format!("Expected a boolean condition, found {}", other.type_name())),
+                        ref other => fail!(format!(
+                            "Expected a boolean condition, found {}",
+                            other.type_name()
+                        )),
                     };
                 }
-                Op::BrCmp { pred, a, b, then, els } => {
+                Op::BrCmp {
+                    pred,
+                    a,
+                    b,
+                    then,
+                    els,
+                } => {
                     let r = match (&reg!(a), &reg!(b)) {
                         (Value::Int(x), Value::Int(y)) => cmp_i(pred, *x, *y),
                         (x, y) => check!(ops::compare(pred, x, y)),
                     };
                     pc = if r { then as usize } else { els as usize };
                 }
-                Op::BrCmpI { pred, a, b, then, els } => {
+                Op::BrCmpI {
+                    pred,
+                    a,
+                    b,
+                    then,
+                    els,
+                } => {
                     let (x, y) = (int_of!(a), int_of!(b));
-                    pc = if cmp_i(pred, x, y) { then as usize } else { els as usize };
+                    pc = if cmp_i(pred, x, y) {
+                        then as usize
+                    } else {
+                        els as usize
+                    };
                 }
                 Op::Switch { src, table } => {
                     let t = &fc.tables[table as usize];
                     let x = int_of!(src);
-                    pc = t.cases.iter().find(|c| c.0 == x).map(|c| c.1).unwrap_or(t.default) as usize;
+                    pc = t
+                        .cases
+                        .iter()
+                        .find(|c| c.0 == x)
+                        .map(|c| c.1)
+                        .unwrap_or(t.default) as usize;
                 }
                 Op::Return { src } => {
                     let v = std::mem::take(&mut reg!(src));
@@ -451,7 +490,12 @@ impl<'o> Interpreter<'o> {
                     reg!(fr.ret) = v;
                 }
                 Op::Trap { message } => fail!(fc.strings[message as usize].clone()),
-                Op::Call { dst, func, args, count } => {
+                Op::Call {
+                    dst,
+                    func,
+                    args,
+                    count,
+                } => {
                     let caller_base = base;
                     let arg_regs = &fc.arg_regs[args as usize..(args + count) as usize];
                     enter!(func, dst, |st: &mut Vec<Value>, nb: usize, np: usize| {
@@ -465,7 +509,9 @@ impl<'o> Interpreter<'o> {
                     let (callee, captures): (FuncId, Option<Rc<Closure>>) = match &argv[0] {
                         Value::Func(id) => (*id, None),
                         Value::Closure(c) => (c.func, Some(c.clone())),
-                        other => fail!(format!("Cannot call a value of type {}", other.type_name())),
+                        other => {
+                            fail!(format!("Cannot call a value of type {}", other.type_name()))
+                        }
                     };
                     let ncap = captures.as_ref().map_or(0, |c| c.captures.len());
                     let given = argv.len() - 1;
@@ -488,16 +534,31 @@ impl<'o> Interpreter<'o> {
                         }
                     });
                 }
-                Op::Closure { dst, func, args, count } => {
+                Op::Closure {
+                    dst,
+                    func,
+                    args,
+                    count,
+                } => {
                     let captures: Vec<Value> = collect_args!(args, count).into_vec();
                     reg!(dst) = Value::Closure(Rc::new(Closure { func, captures }));
                 }
-                Op::Builtin { dst, builtin, args, count } => {
+                Op::Builtin {
+                    dst,
+                    builtin,
+                    args,
+                    count,
+                } => {
                     let argv = collect_args!(args, count);
                     let v = check!(ops::builtin(builtin, &argv));
                     reg!(dst) = v;
                 }
-                Op::Method { dst, name, args, count } => {
+                Op::Method {
+                    dst,
+                    name,
+                    args,
+                    count,
+                } => {
                     let name = &fc.strings[name as usize];
                     let recv_reg = fc.arg_regs[args as usize];
                     if name == "push" && count == 2 {
@@ -519,7 +580,12 @@ impl<'o> Interpreter<'o> {
                     };
                     reg!(dst) = v;
                 }
-                Op::Print { dst, args, count, newline } => {
+                Op::Print {
+                    dst,
+                    args,
+                    count,
+                    newline,
+                } => {
                     let argv = collect_args!(args, count);
                     if newline {
                         format::format_println_args(&argv, buf);
@@ -541,7 +607,10 @@ impl<'o> Interpreter<'o> {
                 Op::GlobalLoad { dst, global } => {
                     let v = &globals[global as usize];
                     if let Value::Undef = v {
-                        fail!(format!("undefined variable {}", global_names[global as usize]));
+                        fail!(format!(
+                            "undefined variable {}",
+                            global_names[global as usize]
+                        ));
                     }
                     reg!(dst) = v.clone();
                 }
@@ -550,10 +619,17 @@ impl<'o> Interpreter<'o> {
                     let v = reg!(src).clone();
                     match &reg!(cell) {
                         Value::Cell(c) => *c.borrow_mut() = v,
-                        other => fail!(format!("internal error: expected a cell, found {}", other.type_name())),
+                        other => fail!(format!(
+                            "internal error: expected a cell, found {}",
+                            other.type_name()
+                        )),
                     }
                 }
-                Op::Index { dst, base: b, index } => {
+                Op::Index {
+                    dst,
+                    base: b,
+                    index,
+                } => {
                     let v = match (&reg!(b), &reg!(index)) {
                         (Value::Array(arr), Value::Int(i)) => {
                             let arr = arr.borrow();
@@ -569,11 +645,16 @@ impl<'o> Interpreter<'o> {
                     };
                     reg!(dst) = v;
                 }
-                Op::SetIndex { base: b, index, src } => {
+                Op::SetIndex {
+                    base: b,
+                    index,
+                    src,
+                } => {
                     let v = reg!(src).clone();
                     if let (Value::Array(arr), Value::Int(i)) = (&reg!(b), &reg!(index)) {
                         if let Ok(mut a) = arr.try_borrow_mut() {
-                            if let Some(slot) = usize::try_from(*i).ok().and_then(|i| a.get_mut(i)) {
+                            if let Some(slot) = usize::try_from(*i).ok().and_then(|i| a.get_mut(i))
+                            {
                                 *slot = v;
                                 continue;
                             }
@@ -596,7 +677,10 @@ impl<'o> Interpreter<'o> {
                             Ok(mut a) => a.push(v),
                             Err(_) => fail!("Array is being modified".into()),
                         },
-                        other => fail!(format!("internal error: expected an array, found {}", other.type_name())),
+                        other => fail!(format!(
+                            "internal error: expected an array, found {}",
+                            other.type_name()
+                        )),
                     }
                 }
                 Op::ArrayConcat { dst, a, b } => {
@@ -610,7 +694,10 @@ impl<'o> Interpreter<'o> {
                 Op::Guard { dst, src, tag } => {
                     let v = &reg!(src);
                     if v.type_tag() != tag {
-                        fail!(format!("internal error: guard failed on a value of type {}", v.type_name()));
+                        fail!(format!(
+                            "internal error: guard failed on a value of type {}",
+                            v.type_name()
+                        ));
                     }
                     reg!(dst) = v.clone();
                 }
@@ -645,7 +732,12 @@ fn cmp_f(pred: CmpPred, x: f64, y: f64) -> bool {
 
 /// Picks the function to enter for a dynamic call of `callee` with `ncap` captures and `given`
 /// arguments: the function itself, or one of its default-parameter adapters.
-fn resolve_arity(funcs: &[FuncCode], callee: FuncId, ncap: usize, given: usize) -> Result<FuncId, String> {
+fn resolve_arity(
+    funcs: &[FuncCode],
+    callee: FuncId,
+    ncap: usize,
+    given: usize,
+) -> Result<FuncId, String> {
     let fc = &funcs[callee.index()];
     let total = ncap + given;
     if total == fc.nparams as usize {
@@ -659,7 +751,9 @@ fn resolve_arity(funcs: &[FuncCode], callee: FuncId, ncap: usize, given: usize) 
     let expected = nparams - ncap;
     let plural = if expected == 1 { "" } else { "s" };
     let name = display_name(&fc.name);
-    Err(format!("function {name} takes {expected} argument{plural} but {given} were given"))
+    Err(format!(
+        "function {name} takes {expected} argument{plural} but {given} were given"
+    ))
 }
 
 /// How a function is named in call stacks.
@@ -674,7 +768,14 @@ fn display_name(name: &str) -> String {
 }
 
 /// Builds a runtime error at op `pc` of function `f`, with the call stack from the saved frames.
-fn make_error(funcs: &[FuncCode], frames: &[Frame], base_depth: usize, f: FuncId, pc: usize, message: String) -> RuntimeError {
+fn make_error(
+    funcs: &[FuncCode],
+    frames: &[Frame],
+    base_depth: usize,
+    f: FuncId,
+    pc: usize,
+    message: String,
+) -> RuntimeError {
     let mut stack = vec![];
     let fc = &funcs[f.index()];
     let push = |stack: &mut Vec<StackFrame>, fc: &FuncCode, pc: usize| {
@@ -692,5 +793,9 @@ fn make_error(funcs: &[FuncCode], frames: &[Frame], base_depth: usize, f: FuncId
     }
     let _ = base_depth;
     let loc = stack.first().map(|s| s.loc).unwrap_or(SrcLoc::UNKNOWN);
-    RuntimeError { message, loc, stack }
+    RuntimeError {
+        message,
+        loc,
+        stack,
+    }
 }

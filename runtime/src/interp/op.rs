@@ -67,70 +67,252 @@ pub enum FloatBin {
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Op {
-    LoadInt { dst: Reg, value: i64 },
+    LoadInt {
+        dst: Reg,
+        value: i64,
+    },
     /// A constant from the function's pool (floats, strings, bools, nil, function refs).
-    LoadConst { dst: Reg, index: u32 },
-    Move { dst: Reg, src: Reg },
+    LoadConst {
+        dst: Reg,
+        index: u32,
+    },
+    Move {
+        dst: Reg,
+        src: Reg,
+    },
 
     // Dynamic arithmetic with integer fast paths.
-    Add { dst: Reg, a: Reg, b: Reg },
-    Sub { dst: Reg, a: Reg, b: Reg },
-    Mul { dst: Reg, a: Reg, b: Reg },
-    Div { dst: Reg, a: Reg, b: Reg },
-    Rem { dst: Reg, a: Reg, b: Reg },
+    Add {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Sub {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Mul {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Div {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Rem {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
     /// `a + b` where `a` dies here: a uniquely held string is appended to in place.
-    AddTake { dst: Reg, a: Reg, b: Reg },
-    DynBin { op: DynBin, dst: Reg, a: Reg, b: Reg },
-    DynUn { op: DynUn, dst: Reg, src: Reg },
-    Cmp { pred: CmpPred, dst: Reg, a: Reg, b: Reg },
+    AddTake {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    DynBin {
+        op: DynBin,
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    DynUn {
+        op: DynUn,
+        dst: Reg,
+        src: Reg,
+    },
+    Cmp {
+        pred: CmpPred,
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
 
     // Typed arithmetic.
-    Int { op: IntBin, dst: Reg, a: Reg, b: Reg },
-    NegI { dst: Reg, src: Reg },
-    NotI { dst: Reg, src: Reg },
-    Float { op: FloatBin, dst: Reg, a: Reg, b: Reg },
-    NegF { dst: Reg, src: Reg },
-    CmpI { pred: CmpPred, dst: Reg, a: Reg, b: Reg },
-    CmpF { pred: CmpPred, dst: Reg, a: Reg, b: Reg },
-    NotB { dst: Reg, src: Reg },
-    IToF { dst: Reg, src: Reg },
-    FToI { dst: Reg, src: Reg },
+    Int {
+        op: IntBin,
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    NegI {
+        dst: Reg,
+        src: Reg,
+    },
+    NotI {
+        dst: Reg,
+        src: Reg,
+    },
+    Float {
+        op: FloatBin,
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    NegF {
+        dst: Reg,
+        src: Reg,
+    },
+    CmpI {
+        pred: CmpPred,
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    CmpF {
+        pred: CmpPred,
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    NotB {
+        dst: Reg,
+        src: Reg,
+    },
+    IToF {
+        dst: Reg,
+        src: Reg,
+    },
+    FToI {
+        dst: Reg,
+        src: Reg,
+    },
 
     // Control flow.
-    Jump { target: Pc },
+    Jump {
+        target: Pc,
+    },
     /// A jump to a loop header from inside the loop: counts the back edge for the profiler.
-    JumpBack { target: Pc, counter: u32 },
+    JumpBack {
+        target: Pc,
+        counter: u32,
+    },
     /// Branch on a bool register.
-    BrIf { cond: Reg, then: Pc, els: Pc },
+    BrIf {
+        cond: Reg,
+        then: Pc,
+        els: Pc,
+    },
     /// Fused dynamic comparison and branch.
-    BrCmp { pred: CmpPred, a: Reg, b: Reg, then: Pc, els: Pc },
+    BrCmp {
+        pred: CmpPred,
+        a: Reg,
+        b: Reg,
+        then: Pc,
+        els: Pc,
+    },
     /// Fused integer comparison and branch.
-    BrCmpI { pred: CmpPred, a: Reg, b: Reg, then: Pc, els: Pc },
-    Switch { src: Reg, table: u32 },
-    Return { src: Reg },
-    Trap { message: u32 },
+    BrCmpI {
+        pred: CmpPred,
+        a: Reg,
+        b: Reg,
+        then: Pc,
+        els: Pc,
+    },
+    Switch {
+        src: Reg,
+        table: u32,
+    },
+    Return {
+        src: Reg,
+    },
+    Trap {
+        message: u32,
+    },
 
     // Calls: arguments are `count` registers starting at `args` in the argument pool.
-    Call { dst: Reg, func: FuncId, args: u32, count: u32 },
-    CallDyn { dst: Reg, args: u32, count: u32 },
-    Closure { dst: Reg, func: FuncId, args: u32, count: u32 },
-    Builtin { dst: Reg, builtin: Builtin, args: u32, count: u32 },
-    Method { dst: Reg, name: u32, args: u32, count: u32 },
-    Print { dst: Reg, args: u32, count: u32, newline: bool },
+    Call {
+        dst: Reg,
+        func: FuncId,
+        args: u32,
+        count: u32,
+    },
+    CallDyn {
+        dst: Reg,
+        args: u32,
+        count: u32,
+    },
+    Closure {
+        dst: Reg,
+        func: FuncId,
+        args: u32,
+        count: u32,
+    },
+    Builtin {
+        dst: Reg,
+        builtin: Builtin,
+        args: u32,
+        count: u32,
+    },
+    Method {
+        dst: Reg,
+        name: u32,
+        args: u32,
+        count: u32,
+    },
+    Print {
+        dst: Reg,
+        args: u32,
+        count: u32,
+        newline: bool,
+    },
 
     // Memory.
-    GlobalLoad { dst: Reg, global: u32 },
-    GlobalStore { global: u32, src: Reg },
-    CellStore { cell: Reg, src: Reg },
-    Index { dst: Reg, base: Reg, index: Reg },
-    SetIndex { base: Reg, index: Reg, src: Reg },
-    ArrayNew { dst: Reg, args: u32, count: u32 },
-    TupleNew { dst: Reg, args: u32, count: u32 },
-    ArrayPush { array: Reg, src: Reg },
-    ArrayConcat { dst: Reg, a: Reg, b: Reg },
-    StrConcat { dst: Reg, a: Reg, b: Reg },
+    GlobalLoad {
+        dst: Reg,
+        global: u32,
+    },
+    GlobalStore {
+        global: u32,
+        src: Reg,
+    },
+    CellStore {
+        cell: Reg,
+        src: Reg,
+    },
+    Index {
+        dst: Reg,
+        base: Reg,
+        index: Reg,
+    },
+    SetIndex {
+        base: Reg,
+        index: Reg,
+        src: Reg,
+    },
+    ArrayNew {
+        dst: Reg,
+        args: u32,
+        count: u32,
+    },
+    TupleNew {
+        dst: Reg,
+        args: u32,
+        count: u32,
+    },
+    ArrayPush {
+        array: Reg,
+        src: Reg,
+    },
+    ArrayConcat {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    StrConcat {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
     /// Checks that a register holds a value of the given run-time type tag.
-    Guard { dst: Reg, src: Reg, tag: u8 },
+    Guard {
+        dst: Reg,
+        src: Reg,
+        tag: u8,
+    },
 }
 
 #[cfg(test)]

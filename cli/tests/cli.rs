@@ -1,0 +1,178 @@
+//! End-to-end tests of the binaries: exit codes, error rendering, deep recursion, `--emit=ir`,
+//! `ruchy-opt` round trips.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn ruchy(args: &[&str], stdin: Option<&str>) -> Output {
+    run(env!("CARGO_BIN_EXE_ruchy"), args, stdin)
+}
+
+fn ruchy_opt(args: &[&str], stdin: Option<&str>) -> Output {
+    run(env!("CARGO_BIN_EXE_ruchy-opt"), args, stdin)
+}
+
+fn run(bin: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("binary finishes")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn write_temp(name: &str, contents: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ruchy-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, contents).unwrap();
+    p
+}
+
+#[test]
+fn runs_a_program_from_stdin() {
+    let out = ruchy(&["run", "-"], Some("println(1 + 2)\n"));
+    assert_eq!(text(&out.stdout), "3\n");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn syntax_errors_exit_2_with_position_caret_and_several_errors() {
+    let p = write_temp(
+        "syntax.ruchy",
+        "let = 5\nprintln(1)\nlet y = 3 3\nlet z = )\n",
+    );
+    let out = ruchy(&["run", p.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("syntax.ruchy:"), "{err}");
+    assert!(err.contains(": error: "), "{err}");
+    assert!(err.contains('^'), "caret line missing: {err}");
+    assert!(
+        err.matches(": error: ").count() >= 2,
+        "expected several errors: {err}"
+    );
+}
+
+#[test]
+fn runtime_error_exit_1_with_position_and_call_stack() {
+    let p = write_temp(
+        "rt.ruchy",
+        "fun inner(x) {\n    x / 0\n}\nfun outer(y) { inner(y) }\nprintln(\"before\")\nouter(5)\n",
+    );
+    let out = ruchy(&["run", p.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "before\n");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("rt.ruchy:2:5: error: Division by zero"),
+        "{err}"
+    );
+    assert!(
+        err.contains("at inner (") && err.contains("at outer (") && err.contains("at <toplevel> ("),
+        "{err}"
+    );
+}
+
+#[test]
+fn deep_recursion_of_100000_frames_works() {
+    let src =
+        "fun depth(n) { if n == 0 { 0 } else { 1 + depth(n - 1) } }\nprintln(depth(100000))\n";
+    let out = ruchy(&["run", "-"], Some(src));
+    assert_eq!(text(&out.stdout), "100000\n", "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn runaway_recursion_is_a_clean_stack_overflow() {
+    let src = "fun forever(n) { forever(n + 1) + 1 }\nforever(0)\n";
+    let out = ruchy(&["run", "--max-depth=5000", "-"], Some(src));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("stack overflow"), "{err}");
+    assert!(err.contains("at forever ("), "{err}");
+    assert!(
+        err.contains("more frames"),
+        "a deep stack is abbreviated: {err}"
+    );
+}
+
+#[test]
+fn undefined_function_is_a_runtime_error() {
+    let out = ruchy(&["run", "-"], Some("println(1)\nnope(2)\n"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("undefined function nope"));
+    assert_eq!(text(&out.stdout), "1\n");
+}
+
+#[test]
+fn emit_ir_prints_the_module() {
+    let out = ruchy(
+        &["run", "--emit=ir", "-"],
+        Some("fun sq(x) { x * x }\nprintln(sq(3))\n"),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let ir = text(&out.stdout);
+    assert!(ir.contains("func @sq(any) -> any level(dyn)"), "{ir}");
+    assert!(ir.contains("dyn.mul"), "{ir}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(ruchy(&["run"], None).status.code(), Some(2));
+    assert_eq!(
+        ruchy(&["run", "--tier=9", "x.ruchy"], None).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        ruchy(&["run", "/nonexistent/file.ruchy"], None)
+            .status
+            .code(),
+        Some(2)
+    );
+    let v = ruchy(&["--version"], None);
+    assert_eq!(v.status.code(), Some(0));
+    assert!(text(&v.stdout).starts_with("ruchy "));
+}
+
+#[test]
+fn ruchy_opt_round_trips_ir_text() {
+    let ir = ruchy(
+        &["run", "--emit=ir", "-"],
+        Some("fun f(a, b) { if a < b { a } else { b } }\nprintln(f(1, 2))\n"),
+    );
+    let ir = text(&ir.stdout);
+    let out = ruchy_opt(&["-"], Some(&ir));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), ir);
+}
+
+#[test]
+fn ruchy_opt_reports_malformed_ir_with_position() {
+    let out = ruchy_opt(
+        &["-"],
+        Some("func @f() -> any level(dyn) {\n^bb0:\n  %v0 = arith.bogus 1 : i64\n}\n"),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("<stdin>:3:"), "{err}");
+}
+
+#[test]
+fn ruchy_opt_reports_verifier_errors_with_position() {
+    let src = "func @f() -> any level(dyn) {\n^bb0:\n  %v0 = arith.const 1 : i64\n}\n";
+    let out = ruchy_opt(&["-"], Some(src));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("<stdin>:"), "{err}");
+}
