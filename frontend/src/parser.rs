@@ -713,6 +713,7 @@ impl<'a> Parser<'a> {
     // ----- expressions --------------------------------------------------------------------
 
     /// A full expression, assignment included.
+    #[inline(always)]
     fn expr(&mut self) -> PResult<Expr> {
         self.assign(None)
     }
@@ -740,7 +741,10 @@ impl<'a> Parser<'a> {
         self.enter()?;
         let mut lhs = match first {
             Some(e) => self.continue_operand(e)?,
-            None => self.cast()?,
+            None => {
+                let e = self.unary()?;
+                self.cast_rest(e)?
+            }
         };
         let height = self.height;
         let mut after_range = false;
@@ -772,12 +776,7 @@ impl<'a> Parser<'a> {
         self.cast_rest(e)
     }
 
-    /// A unary expression followed by any number of `as T` casts.
-    fn cast(&mut self) -> PResult<Expr> {
-        let e = self.unary()?;
-        self.cast_rest(e)
-    }
-
+    /// Any number of `as T` casts after a unary expression.
     fn cast_rest(&mut self, mut e: Expr) -> PResult<Expr> {
         let height = self.height;
         while self.eat(&T::As).is_some() {
@@ -802,7 +801,10 @@ impl<'a> Parser<'a> {
             T::Minus => UnOp::Neg,
             T::Bang => UnOp::Not,
             T::Tilde => UnOp::BitNot,
-            _ => return self.postfix(),
+            _ => {
+                let e = self.primary()?;
+                return self.postfix_rest(e);
+            }
         };
         let start = self.bump();
         if op == UnOp::Neg && self.at(&T::Int(I64_MIN_MAGNITUDE)) && !self.postfix_follows(1) {
@@ -826,11 +828,6 @@ impl<'a> Parser<'a> {
             T::LParen | T::LBracket => !tok.nl_before,
             _ => false,
         }
-    }
-
-    fn postfix(&mut self) -> PResult<Expr> {
-        let e = self.primary()?;
-        self.postfix_rest(e)
     }
 
     /// Calls `f(args)` and indexing `x[i]` (same line only), method calls `x.m(args)` and tuple
@@ -940,19 +937,20 @@ impl<'a> Parser<'a> {
     /// A primary expression. Kept to a dispatch so that its stack frame, which every level of
     /// nesting pays for, stays small.
     fn primary(&mut self) -> PResult<Expr> {
-        match self.kind() {
-            T::LParen => self.paren(),
-            T::LBracket => self.array(),
-            T::LBrace => self.block_expr(),
-            T::If => self.if_expr(),
-            T::While => self.while_expr(),
-            T::For => self.for_expr(),
-            T::Loop => self.loop_expr(),
-            T::Match => self.match_expr(),
-            T::Break | T::Return => self.jump(),
-            T::Pipe | T::PipePipe => self.lambda(),
-            _ => self.atom(),
-        }
+        let parse: fn(&mut Self) -> PResult<Expr> = match self.kind() {
+            T::LParen => Self::paren,
+            T::LBracket => Self::array,
+            T::LBrace => Self::block_expr,
+            T::If => Self::if_expr,
+            T::While => Self::while_expr,
+            T::For => Self::for_expr,
+            T::Loop => Self::loop_expr,
+            T::Match => Self::match_expr,
+            T::Break | T::Return => Self::jump,
+            T::Pipe | T::PipePipe => Self::lambda,
+            _ => Self::atom,
+        };
+        parse(self)
     }
 
     /// Literals, identifiers and `continue`.

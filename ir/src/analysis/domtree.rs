@@ -15,6 +15,11 @@ pub struct DomTree {
     idom: SecondaryMap<Block, Option<Block>>,
     /// Reverse-postorder position plus one; 0 for unreachable blocks.
     rpo_number: SecondaryMap<Block, u32>,
+    children: SecondaryMap<Block, Vec<Block>>,
+    /// Pre- and post-order numbers of a DFS of the tree: `a` dominates `b` iff `b`'s interval
+    /// nests in `a`'s, which makes `dominates` O(1).
+    pre: SecondaryMap<Block, u32>,
+    post: SecondaryMap<Block, u32>,
 }
 
 impl DomTree {
@@ -48,7 +53,34 @@ impl DomTree {
             }
         }
         dt.idom[entry] = None;
+        for &b in &rpo[1..] {
+            if let Some(p) = dt.idom[b] {
+                dt.children[p].push(b);
+            }
+        }
+        dt.number_tree(entry);
         dt
+    }
+
+    /// Iterative DFS over the tree assigning pre/post numbers (from 1).
+    fn number_tree(&mut self, entry: Block) {
+        let mut clock = 0u32;
+        let mut stack: Vec<(Block, usize)> = vec![(entry, 0)];
+        clock += 1;
+        self.pre[entry] = clock;
+        while let Some(top) = stack.last_mut() {
+            let (b, next) = *top;
+            if let Some(&c) = self.children[b].get(next) {
+                top.1 += 1;
+                clock += 1;
+                self.pre[c] = clock;
+                stack.push((c, 0));
+            } else {
+                clock += 1;
+                self.post[b] = clock;
+                stack.pop();
+            }
+        }
     }
 
     /// Walks two fingers up the (partial) tree until they meet; used while computing.
@@ -88,14 +120,12 @@ impl DomTree {
         if !self.is_reachable(a) || !self.is_reachable(b) {
             return false;
         }
-        let mut cur = b;
-        while self.rpo_number[cur] > self.rpo_number[a] {
-            match self.idom[cur] {
-                Some(up) => cur = up,
-                None => return false,
-            }
-        }
-        cur == a
+        self.pre[a] <= self.pre[b] && self.post[b] <= self.post[a]
+    }
+
+    /// The blocks whose immediate dominator is `b`, in reverse postorder.
+    pub fn children(&self, b: Block) -> &[Block] {
+        &self.children[b]
     }
 
     /// Whether instruction `a` dominates instruction `b` (reflexive): in the same block `a` must
