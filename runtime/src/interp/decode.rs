@@ -57,6 +57,9 @@ pub fn decode_function(module: &Module, func: &Function, next_counter: &mut u32)
         layout_index: HashMap::new(),
         header_counters: HashMap::new(),
         first_counter: *next_counter,
+        small_ints: HashMap::new(),
+        folded_only: Default::default(),
+        coalesce: HashMap::new(),
     };
     d.run();
     let ncounters = d.header_counters.len() as u32;
@@ -107,10 +110,19 @@ struct Decoder<'m> {
     layout_index: HashMap<Block, usize>,
     header_counters: HashMap<Block, u32>,
     first_counter: u32,
+    /// Integer constants that fit an immediate, by value.
+    small_ints: HashMap<IrValue, i32>,
+    /// Constants whose every use was folded into an immediate: never materialized.
+    folded_only: std::collections::HashSet<IrValue>,
+    /// Values that share the register of the block parameter they are passed to.
+    coalesce: HashMap<IrValue, IrValue>,
 }
 
 impl<'m> Decoder<'m> {
     fn reg(&mut self, v: IrValue) -> Reg {
+        if let Some(&p) = self.coalesce.get(&v) {
+            return self.reg(p);
+        }
         if let Some(&r) = self.regs.get(&v) {
             return r;
         }
@@ -162,6 +174,8 @@ impl<'m> Decoder<'m> {
                 *self.uses.entry(v).or_default() += 1;
             }
         }
+        self.find_immediates();
+        self.find_coalescing();
         for &b in func.layout.blocks() {
             let pc = self.code.len() as Pc;
             self.block_pc.insert(b, pc);
@@ -194,6 +208,91 @@ impl<'m> Decoder<'m> {
         }
     }
 
+    /// The small integer constant an operand holds, if any.
+    fn imm(&self, v: IrValue) -> Option<i32> {
+        self.small_ints.get(&v).copied()
+    }
+
+    /// Whether operand `index` of an instruction with this opcode can be an immediate.
+    fn foldable_position(op: Opcode, index: usize) -> bool {
+        index == 1
+            && matches!(
+                op,
+                Opcode::DynAdd
+                    | Opcode::DynSub
+                    | Opcode::DynMul
+                    | Opcode::DynRem
+                    | Opcode::AddI
+                    | Opcode::SubI
+                    | Opcode::MulI
+                    | Opcode::RemI
+                    | Opcode::DynCmp
+                    | Opcode::CmpI
+            )
+    }
+
+    /// Finds integer constants small enough for immediates, and those that need no register
+    /// because every use takes them as an immediate.
+    fn find_immediates(&mut self) {
+        let f = self.func;
+        let mut folded: HashMap<IrValue, u32> = HashMap::new();
+        for (_, inst) in f.insts_in_order() {
+            let d = &f.dfg.insts[inst];
+            if let (Opcode::Const, Imm::Const(Const::Int(v)), Some(r)) = (d.opcode, &d.imm, d.result) {
+                if let Ok(small) = i32::try_from(*v) {
+                    self.small_ints.insert(r, small);
+                }
+            }
+        }
+        for (_, inst) in f.insts_in_order() {
+            let d = &f.dfg.insts[inst];
+            for (i, &a) in d.args.iter().enumerate() {
+                if self.small_ints.contains_key(&a) && Self::foldable_position(d.opcode, i) {
+                    *folded.entry(a).or_default() += 1;
+                }
+            }
+        }
+        for (v, n) in folded {
+            if self.uses.get(&v).copied() == Some(n) {
+                self.folded_only.insert(v);
+            }
+        }
+    }
+
+    /// Lets a value passed to a block parameter live in the parameter's register when nothing
+    /// reads the parameter after the value is defined: the edge then needs no move. This is what
+    /// turns `i = i + 1` at the end of a loop into one op.
+    fn find_coalescing(&mut self) {
+        let f = self.func;
+        for &b in f.layout.blocks() {
+            let insts = f.layout.block_insts(b);
+            let Some(&term) = insts.last() else { continue };
+            let t = &f.dfg.insts[term];
+            if t.opcode != Opcode::Br {
+                continue;
+            }
+            let dest = &t.dests[0];
+            let params = f.dfg.block_params(dest.block);
+            for (k, (&a, &p)) in dest.args.iter().zip(params).enumerate() {
+                let ruchy_ir::ValueDef::Result(def) = f.dfg.value_def(a) else { continue };
+                let Some(pos) = insts.iter().position(|&i| i == def) else { continue };
+                if self.uses.get(&a).copied() != Some(1) || self.coalesce.contains_key(&p) {
+                    continue;
+                }
+                if self.small_ints.contains_key(&a) && f.dfg.insts[def].opcode == Opcode::Const {
+                    continue;
+                }
+                let read_later = insts[pos + 1..insts.len() - 1]
+                    .iter()
+                    .any(|&i| f.dfg.insts[i].all_uses().any(|u| u == p))
+                    || dest.args.iter().enumerate().any(|(j, &x)| j != k && x == p);
+                if !read_later {
+                    self.coalesce.insert(a, p);
+                }
+            }
+        }
+    }
+
     fn patch(&mut self, at: usize, slot: Slot, pc: Pc) {
         match (&mut self.code[at], slot) {
             (Op::Jump { target }, Slot::Target) | (Op::JumpBack { target, .. }, Slot::Target) => {
@@ -201,10 +300,12 @@ impl<'m> Decoder<'m> {
             }
             (Op::BrIf { then, .. }, Slot::Then)
             | (Op::BrCmp { then, .. }, Slot::Then)
-            | (Op::BrCmpI { then, .. }, Slot::Then) => *then = pc,
+            | (Op::BrCmpI { then, .. }, Slot::Then)
+            | (Op::BrCmpImm { then, .. }, Slot::Then) => *then = pc,
             (Op::BrIf { els, .. }, Slot::Else)
             | (Op::BrCmp { els, .. }, Slot::Else)
-            | (Op::BrCmpI { els, .. }, Slot::Else) => *els = pc,
+            | (Op::BrCmpI { els, .. }, Slot::Else)
+            | (Op::BrCmpImm { els, .. }, Slot::Else) => *els = pc,
             (Op::Switch { .. }, Slot::Case(t, i)) => self.tables[t as usize].cases[i].1 = pc,
             (Op::Switch { .. }, Slot::Default(t)) => self.tables[t as usize].default = pc,
             _ => {}
@@ -269,31 +370,53 @@ impl<'m> Decoder<'m> {
         let f = self.func;
         let c = &f.dfg.insts[cmp];
         let t = &f.dfg.insts[br];
-        if t.opcode != Opcode::CondBr || !matches!(c.opcode, Opcode::DynCmp | Opcode::CmpI) {
+        if t.opcode != Opcode::CondBr {
             return false;
         }
         let Some(res) = c.result else { return false };
         if t.args[0] != res || self.uses.get(&res).copied() != Some(1) {
             return false;
         }
-        let Imm::Cmp(pred) = c.imm else { return false };
-        let (a, bb) = (self.reg(c.args[0]), self.reg(c.args[1]));
-        let op = if c.opcode == Opcode::CmpI {
-            Op::BrCmpI {
-                pred,
-                a,
-                b: bb,
+        let op = match (c.opcode, &c.imm) {
+            // `dyn.truthy` feeding a branch: the branch itself checks for a bool, with the same
+            // error.
+            (Opcode::DynTruthy, _) => Op::BrIf {
+                cond: self.reg(c.args[0]),
                 then: 0,
                 els: 0,
+            },
+            (Opcode::DynCmp | Opcode::CmpI, &Imm::Cmp(pred)) => {
+                let a = self.reg(c.args[0]);
+                if let Some(imm) = self.imm(c.args[1]) {
+                    Op::BrCmpImm {
+                        pred,
+                        a,
+                        imm,
+                        then: 0,
+                        els: 0,
+                    }
+                } else {
+                    let bb = self.reg(c.args[1]);
+                    if c.opcode == Opcode::CmpI {
+                        Op::BrCmpI {
+                            pred,
+                            a,
+                            b: bb,
+                            then: 0,
+                            els: 0,
+                        }
+                    } else {
+                        Op::BrCmp {
+                            pred,
+                            a,
+                            b: bb,
+                            then: 0,
+                            els: 0,
+                        }
+                    }
+                }
             }
-        } else {
-            Op::BrCmp {
-                pred,
-                a,
-                b: bb,
-                then: 0,
-                els: 0,
-            }
+            _ => return false,
         };
         let at = self.emit(op, c.loc);
         self.branch_dests(b, at, br);
@@ -322,6 +445,13 @@ impl<'m> Decoder<'m> {
         let a: Vec<IrValue> = d.args.to_vec();
         let dst = d.result.map(|r| self.reg(r)).unwrap_or(0);
         let r = |s: &mut Self, i: usize| s.reg(a[i]);
+        if d.result.is_some_and(|r| self.folded_only.contains(&r)) {
+            return;
+        }
+        if let Some(op) = self.with_immediate(inst, dst) {
+            self.emit(op, loc);
+            return;
+        }
         let op = match d.opcode {
             Opcode::Const | Opcode::StrConst => match &d.imm {
                 Imm::Const(Const::Int(v)) => Op::LoadInt { dst, value: *v },
@@ -682,6 +812,41 @@ impl<'m> Decoder<'m> {
         };
         let _ = self.module;
         self.emit(op, loc);
+    }
+
+    /// The immediate form of an arithmetic or comparison op whose right operand is a small
+    /// integer constant, and of `push` calls.
+    fn with_immediate(&mut self, inst: Inst, dst: Reg) -> Option<Op> {
+        let d = &self.func.dfg.insts[inst];
+        if d.opcode == Opcode::DynMethod && d.args.len() == 2 && matches!(&d.imm, Imm::Method(m) if m == "push") {
+            let (recv, src) = (d.args[0], d.args[1]);
+            let name = self.string("push");
+            return Some(Op::MethodPush {
+                dst,
+                recv: self.reg(recv),
+                src: self.reg(src),
+                name,
+            });
+        }
+        if d.args.len() != 2 {
+            return None;
+        }
+        let imm = self.imm(d.args[1])?;
+        let a0 = d.args[0];
+        let pred = match d.imm {
+            Imm::Cmp(p) => Some(p),
+            _ => None,
+        };
+        let opcode = d.opcode;
+        let a = self.reg(a0);
+        Some(match opcode {
+            Opcode::DynAdd | Opcode::AddI => Op::AddImm { dst, a, imm },
+            Opcode::DynSub | Opcode::SubI => Op::SubImm { dst, a, imm },
+            Opcode::DynMul | Opcode::MulI => Op::MulImm { dst, a, imm },
+            Opcode::DynRem | Opcode::RemI => Op::RemImm { dst, a, imm },
+            Opcode::DynCmp | Opcode::CmpI => Op::CmpImm { pred: pred?, dst, a, imm },
+            _ => return None,
+        })
     }
 
     fn dyn_bin(&mut self, op: DynBin, dst: Reg, a: &[IrValue]) -> Op {

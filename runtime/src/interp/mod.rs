@@ -289,6 +289,50 @@ impl<'o> Interpreter<'o> {
                     };
                     reg!(dst) = v;
                 }
+                Op::AddImm { dst, a, imm } => {
+                    let v = match &reg!(a) {
+                        Value::Int(x) => match x.checked_add(imm as i64) {
+                            Some(z) => Value::Int(z),
+                            None => fail!("Integer overflow in addition".into()),
+                        },
+                        x => check!(ops::add(x, &Value::Int(imm as i64))),
+                    };
+                    reg!(dst) = v;
+                }
+                Op::SubImm { dst, a, imm } => {
+                    let v = match &reg!(a) {
+                        Value::Int(x) => match x.checked_sub(imm as i64) {
+                            Some(z) => Value::Int(z),
+                            None => fail!("Integer overflow in subtraction".into()),
+                        },
+                        x => check!(ops::sub(x, &Value::Int(imm as i64))),
+                    };
+                    reg!(dst) = v;
+                }
+                Op::MulImm { dst, a, imm } => {
+                    let v = match &reg!(a) {
+                        Value::Int(x) => match x.checked_mul(imm as i64) {
+                            Some(z) => Value::Int(z),
+                            None => fail!("Integer overflow in multiplication".into()),
+                        },
+                        x => check!(ops::mul(x, &Value::Int(imm as i64))),
+                    };
+                    reg!(dst) = v;
+                }
+                Op::RemImm { dst, a, imm } => {
+                    let v = match &reg!(a) {
+                        Value::Int(x) if imm > 0 => Value::Int(x % imm as i64),
+                        x => check!(ops::rem(x, &Value::Int(imm as i64))),
+                    };
+                    reg!(dst) = v;
+                }
+                Op::CmpImm { pred, dst, a, imm } => {
+                    let r = match &reg!(a) {
+                        Value::Int(x) => cmp_i(pred, *x, imm as i64),
+                        x => check!(ops::compare(pred, x, &Value::Int(imm as i64))),
+                    };
+                    reg!(dst) = Value::Bool(r);
+                }
                 Op::DynBin { op, dst, a, b } => {
                     let (x, y) = (&reg!(a), &reg!(b));
                     let v = check!(match op {
@@ -465,6 +509,13 @@ impl<'o> Interpreter<'o> {
                     } else {
                         els as usize
                     };
+                }
+                Op::BrCmpImm { pred, a, imm, then, els } => {
+                    let r = match &reg!(a) {
+                        Value::Int(x) => cmp_i(pred, *x, imm as i64),
+                        x => check!(ops::compare(pred, x, &Value::Int(imm as i64))),
+                    };
+                    pc = if r { then as usize } else { els as usize };
                 }
                 Op::Switch { src, table } => {
                     let t = &fc.tables[table as usize];
@@ -682,6 +733,26 @@ impl<'o> Interpreter<'o> {
                             other.type_name()
                         )),
                     }
+                }
+                Op::MethodPush { dst, recv, src, name } => {
+                    let v = reg!(src).clone();
+                    match &reg!(recv) {
+                        Value::Array(arr) => match arr.try_borrow_mut() {
+                            Ok(mut a) => a.push(v),
+                            Err(_) => fail!("Array is being modified".into()),
+                        },
+                        other => {
+                            let other = other.clone();
+                            let r = ops::method(&other, &fc.strings[name as usize], &[v]);
+                            let v = match r {
+                                Some(r) => check!(r),
+                                None => fail!(format!("no method `push` on {}", other.type_name())),
+                            };
+                            reg!(dst) = v;
+                            continue;
+                        }
+                    }
+                    reg!(dst) = Value::Nil;
                 }
                 Op::ArrayConcat { dst, a, b } => {
                     let v = check!(ops::add(&reg!(a), &reg!(b)));

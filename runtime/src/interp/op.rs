@@ -113,6 +113,13 @@ pub enum Op {
         a: Reg,
         b: Reg,
     },
+    /// `a + imm`, `a - imm`, `a * imm`, `a % imm` with a small integer constant operand.
+    AddImm { dst: Reg, a: Reg, imm: i32 },
+    SubImm { dst: Reg, a: Reg, imm: i32 },
+    MulImm { dst: Reg, a: Reg, imm: i32 },
+    RemImm { dst: Reg, a: Reg, imm: i32 },
+    /// Comparison with a small integer constant.
+    CmpImm { pred: CmpPred, dst: Reg, a: Reg, imm: i32 },
     DynBin {
         op: DynBin,
         dst: Reg,
@@ -212,6 +219,8 @@ pub enum Op {
         then: Pc,
         els: Pc,
     },
+    /// Fused comparison with a small integer constant and branch.
+    BrCmpImm { pred: CmpPred, a: Reg, imm: i32, then: Pc, els: Pc },
     Switch {
         src: Reg,
         table: u32,
@@ -297,6 +306,8 @@ pub enum Op {
         array: Reg,
         src: Reg,
     },
+    /// `recv.push(v)` on a receiver of unknown type: arrays take the fast path.
+    MethodPush { dst: Reg, recv: Reg, src: Reg, name: u32 },
     ArrayConcat {
         dst: Reg,
         a: Reg,
