@@ -161,7 +161,11 @@ fn long_chain_does_not_overflow_the_stack() {
     for k in 1..n {
         body.push_str(&format!("^bb{k}:\n  cf.br ^bb{}\n", k + 1));
     }
-    body.push_str(&format!("^bb{n}:\n  cf.cond_br %v0, ^bb1, ^bb{}\n^bb{}:\n  cf.return %v0\n", n + 1, n + 1));
+    body.push_str(&format!(
+        "^bb{n}:\n  cf.cond_br %v0, ^bb1, ^bb{}\n^bb{}:\n  cf.return %v0\n",
+        n + 1,
+        n + 1
+    ));
     let f = function(&body);
     let (cfg, dt, loops) = analyse(&f);
     assert_eq!(cfg.reverse_postorder().len(), n as usize + 2);

@@ -238,7 +238,9 @@ impl<'m> Decoder<'m> {
         let mut folded: HashMap<IrValue, u32> = HashMap::new();
         for (_, inst) in f.insts_in_order() {
             let d = &f.dfg.insts[inst];
-            if let (Opcode::Const, Imm::Const(Const::Int(v)), Some(r)) = (d.opcode, &d.imm, d.result) {
+            if let (Opcode::Const, Imm::Const(Const::Int(v)), Some(r)) =
+                (d.opcode, &d.imm, d.result)
+            {
                 if let Ok(small) = i32::try_from(*v) {
                     self.small_ints.insert(r, small);
                 }
@@ -274,8 +276,12 @@ impl<'m> Decoder<'m> {
             let dest = &t.dests[0];
             let params = f.dfg.block_params(dest.block);
             for (k, (&a, &p)) in dest.args.iter().zip(params).enumerate() {
-                let ruchy_ir::ValueDef::Result(def) = f.dfg.value_def(a) else { continue };
-                let Some(pos) = insts.iter().position(|&i| i == def) else { continue };
+                let ruchy_ir::ValueDef::Result(def) = f.dfg.value_def(a) else {
+                    continue;
+                };
+                let Some(pos) = insts.iter().position(|&i| i == def) else {
+                    continue;
+                };
                 if self.uses.get(&a).copied() != Some(1) || self.coalesce.contains_key(&p) {
                     continue;
                 }
@@ -455,6 +461,7 @@ impl<'m> Decoder<'m> {
         let op = match d.opcode {
             Opcode::Const | Opcode::StrConst => match &d.imm {
                 Imm::Const(Const::Int(v)) => Op::LoadInt { dst, value: *v },
+                Imm::Const(Const::Float(v)) => Op::LoadFloat { dst, value: *v },
                 Imm::Const(c) => {
                     let v = match c {
                         Const::Float(x) => Value::Float(*x),
@@ -818,7 +825,10 @@ impl<'m> Decoder<'m> {
     /// integer constant, and of `push` calls.
     fn with_immediate(&mut self, inst: Inst, dst: Reg) -> Option<Op> {
         let d = &self.func.dfg.insts[inst];
-        if d.opcode == Opcode::DynMethod && d.args.len() == 2 && matches!(&d.imm, Imm::Method(m) if m == "push") {
+        if d.opcode == Opcode::DynMethod
+            && d.args.len() == 2
+            && matches!(&d.imm, Imm::Method(m) if m == "push")
+        {
             let (recv, src) = (d.args[0], d.args[1]);
             let name = self.string("push");
             return Some(Op::MethodPush {
@@ -844,7 +854,12 @@ impl<'m> Decoder<'m> {
             Opcode::DynSub | Opcode::SubI => Op::SubImm { dst, a, imm },
             Opcode::DynMul | Opcode::MulI => Op::MulImm { dst, a, imm },
             Opcode::DynRem | Opcode::RemI => Op::RemImm { dst, a, imm },
-            Opcode::DynCmp | Opcode::CmpI => Op::CmpImm { pred: pred?, dst, a, imm },
+            Opcode::DynCmp | Opcode::CmpI => Op::CmpImm {
+                pred: pred?,
+                dst,
+                a,
+                imm,
+            },
             _ => return None,
         })
     }

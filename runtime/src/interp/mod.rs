@@ -56,7 +56,11 @@ pub struct Interpreter<'o> {
     funcs: Vec<FuncCode>,
     globals: Vec<Value>,
     global_names: Vec<String>,
+    /// Registers of all frames. Its length is a high-water mark: frames above `top` hold only
+    /// scalars (registers are cleared of heap values when their frame returns).
     stack: Vec<Value>,
+    /// First free register.
+    top: usize,
     frames: Vec<Frame>,
     out: &'o mut dyn Write,
     buf: String,
@@ -84,6 +88,7 @@ impl<'o> Interpreter<'o> {
                 .collect(),
             funcs,
             stack: Vec::with_capacity(1024),
+            top: 0,
             frames: Vec::with_capacity(64),
             out,
             buf: String::with_capacity(OUT_CHUNK),
@@ -106,12 +111,15 @@ impl<'o> Interpreter<'o> {
     /// Calls a function with arguments and runs it to completion.
     pub fn call(&mut self, func: FuncId, args: &[Value]) -> Result<Value, RuntimeError> {
         let depth = self.frames.len();
-        let base = self.stack.len();
+        let top = self.top;
         let r = self.execute(func, args);
         if r.is_err() {
+            // Unwind: release what the abandoned frames held.
             self.frames.truncate(depth);
-            self.stack.truncate(base);
+            let end = self.stack.len();
+            clear_heap_values(&mut self.stack[top.min(end)..]);
         }
+        self.top = top;
         r
     }
 
@@ -135,6 +143,7 @@ impl<'o> Interpreter<'o> {
             globals,
             global_names,
             stack,
+            top,
             frames,
             out,
             buf,
@@ -146,8 +155,10 @@ impl<'o> Interpreter<'o> {
         let base_depth = frames.len();
         let mut f = entry;
         let mut fc: &FuncCode = &funcs[f.index()];
-        let mut base = stack.len();
-        stack.resize(base + fc.nregs as usize, Value::Nil);
+        let mut base = *top;
+        if stack.len() < base + fc.nregs as usize {
+            stack.resize(base + fc.nregs as usize, Value::Nil);
+        }
         for (i, a) in args.iter().enumerate().take(fc.nparams as usize) {
             stack[base + i] = a.clone();
         }
@@ -213,8 +224,10 @@ impl<'o> Interpreter<'o> {
                     fail!("stack overflow".to_string());
                 }
                 let cc = &funcs[callee.index()];
-                let new_base = stack.len();
-                stack.resize(new_base + cc.nregs as usize, Value::Nil);
+                let new_base = base + fc.nregs as usize;
+                if stack.len() < new_base + cc.nregs as usize {
+                    stack.resize(new_base + cc.nregs as usize, Value::Nil);
+                }
                 $fill(&mut *stack, new_base, cc.nparams as usize);
                 profile.record_call(callee, &stack[new_base..new_base + cc.nparams as usize]);
                 frames.push(Frame {
@@ -235,6 +248,7 @@ impl<'o> Interpreter<'o> {
             pc += 1;
             match op {
                 Op::LoadInt { dst, value } => reg!(dst) = Value::Int(value),
+                Op::LoadFloat { dst, value } => reg!(dst) = Value::Float(value),
                 Op::LoadConst { dst, index } => reg!(dst) = fc.consts[index as usize].clone(),
                 Op::Move { dst, src } => reg!(dst) = reg!(src).clone(),
                 Op::Add { dst, a, b } => {
@@ -370,6 +384,7 @@ impl<'o> Interpreter<'o> {
                 Op::Cmp { pred, dst, a, b } => {
                     let r = match (&reg!(a), &reg!(b)) {
                         (Value::Int(x), Value::Int(y)) => cmp_i(pred, *x, *y),
+                        (Value::Float(x), Value::Float(y)) => cmp_f(pred, *x, *y),
                         (x, y) => check!(ops::compare(pred, x, y)),
                     };
                     reg!(dst) = Value::Bool(r);
@@ -492,6 +507,7 @@ impl<'o> Interpreter<'o> {
                 } => {
                     let r = match (&reg!(a), &reg!(b)) {
                         (Value::Int(x), Value::Int(y)) => cmp_i(pred, *x, *y),
+                        (Value::Float(x), Value::Float(y)) => cmp_f(pred, *x, *y),
                         (x, y) => check!(ops::compare(pred, x, y)),
                     };
                     pc = if r { then as usize } else { els as usize };
@@ -510,7 +526,13 @@ impl<'o> Interpreter<'o> {
                         els as usize
                     };
                 }
-                Op::BrCmpImm { pred, a, imm, then, els } => {
+                Op::BrCmpImm {
+                    pred,
+                    a,
+                    imm,
+                    then,
+                    els,
+                } => {
                     let r = match &reg!(a) {
                         Value::Int(x) => cmp_i(pred, *x, imm as i64),
                         x => check!(ops::compare(pred, x, &Value::Int(imm as i64))),
@@ -529,7 +551,7 @@ impl<'o> Interpreter<'o> {
                 }
                 Op::Return { src } => {
                     let v = std::mem::take(&mut reg!(src));
-                    stack.truncate(base);
+                    clear_heap_values(&mut stack[base..base + fc.nregs as usize]);
                     if frames.len() == base_depth {
                         return Ok(v);
                     }
@@ -734,7 +756,12 @@ impl<'o> Interpreter<'o> {
                         )),
                     }
                 }
-                Op::MethodPush { dst, recv, src, name } => {
+                Op::MethodPush {
+                    dst,
+                    recv,
+                    src,
+                    name,
+                } => {
                     let v = reg!(src).clone();
                     match &reg!(recv) {
                         Value::Array(arr) => match arr.try_borrow_mut() {
@@ -773,6 +800,25 @@ impl<'o> Interpreter<'o> {
                     reg!(dst) = v.clone();
                 }
             }
+        }
+    }
+}
+
+/// Drops the heap values of dead registers (so refcounts and memory are exact) and leaves
+/// scalars, which need no dropping, where they are.
+#[inline(always)]
+fn clear_heap_values(regs: &mut [Value]) {
+    for r in regs {
+        if !matches!(
+            r,
+            Value::Nil
+                | Value::Bool(_)
+                | Value::Int(_)
+                | Value::Float(_)
+                | Value::Func(_)
+                | Value::Undef
+        ) {
+            *r = Value::Nil;
         }
     }
 }

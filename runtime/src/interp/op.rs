@@ -65,11 +65,15 @@ pub enum FloatBin {
     Rem,
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq)]
 pub enum Op {
     LoadInt {
         dst: Reg,
         value: i64,
+    },
+    LoadFloat {
+        dst: Reg,
+        value: f64,
     },
     /// A constant from the function's pool (floats, strings, bools, nil, function refs).
     LoadConst {
@@ -114,12 +118,33 @@ pub enum Op {
         b: Reg,
     },
     /// `a + imm`, `a - imm`, `a * imm`, `a % imm` with a small integer constant operand.
-    AddImm { dst: Reg, a: Reg, imm: i32 },
-    SubImm { dst: Reg, a: Reg, imm: i32 },
-    MulImm { dst: Reg, a: Reg, imm: i32 },
-    RemImm { dst: Reg, a: Reg, imm: i32 },
+    AddImm {
+        dst: Reg,
+        a: Reg,
+        imm: i32,
+    },
+    SubImm {
+        dst: Reg,
+        a: Reg,
+        imm: i32,
+    },
+    MulImm {
+        dst: Reg,
+        a: Reg,
+        imm: i32,
+    },
+    RemImm {
+        dst: Reg,
+        a: Reg,
+        imm: i32,
+    },
     /// Comparison with a small integer constant.
-    CmpImm { pred: CmpPred, dst: Reg, a: Reg, imm: i32 },
+    CmpImm {
+        pred: CmpPred,
+        dst: Reg,
+        a: Reg,
+        imm: i32,
+    },
     DynBin {
         op: DynBin,
         dst: Reg,
@@ -220,7 +245,13 @@ pub enum Op {
         els: Pc,
     },
     /// Fused comparison with a small integer constant and branch.
-    BrCmpImm { pred: CmpPred, a: Reg, imm: i32, then: Pc, els: Pc },
+    BrCmpImm {
+        pred: CmpPred,
+        a: Reg,
+        imm: i32,
+        then: Pc,
+        els: Pc,
+    },
     Switch {
         src: Reg,
         table: u32,
@@ -307,7 +338,12 @@ pub enum Op {
         src: Reg,
     },
     /// `recv.push(v)` on a receiver of unknown type: arrays take the fast path.
-    MethodPush { dst: Reg, recv: Reg, src: Reg, name: u32 },
+    MethodPush {
+        dst: Reg,
+        recv: Reg,
+        src: Reg,
+        name: u32,
+    },
     ArrayConcat {
         dst: Reg,
         a: Reg,
