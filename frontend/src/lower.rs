@@ -311,8 +311,29 @@ impl<'a> Unit<'a> {
                 );
                 func.attrs.hints = Some(hints);
             }
+            let nparams = params.len();
+            let min = self.min_args(f);
+            let name = func.name.clone();
+            let loc = func.loc;
+            let base_params = func.params.clone();
             let id = cx.module.add_function(func);
             self.fn_ids.insert(f, id);
+            // Adapters for calls that leave out defaulted parameters; bodies come with the
+            // function's.
+            let mut adapters = vec![];
+            for argc in min..nparams {
+                let mut adapter = Function::new(
+                    format!("{name}.argc{argc}"),
+                    base_params[..ncap + argc].to_vec(),
+                    Type::Any,
+                    Level::Dyn,
+                );
+                adapter.attrs.captures = ncap as u32;
+                adapter.attrs.hidden = true;
+                adapter.loc = loc;
+                adapters.push(cx.module.add_function(adapter));
+            }
+            cx.module.funcs[id].attrs.defaults = adapters;
         }
     }
 
@@ -345,48 +366,32 @@ impl<'a> Unit<'a> {
             fl.lower_body(ast);
             fl.finish();
         }
-        // Adapters for calls that leave out defaulted parameters.
         let params = self.params_of(f);
         let min = self.min_args(f);
-        if min < params.len() {
-            if let Some(bad) = params[min..].iter().find(|p| p.default.is_none()) {
-                cx.diags.push(Diagnostic::new(
-                    "a parameter without a default cannot follow parameters with defaults",
-                    bad.span,
-                ));
-            }
-            let mut adapters = vec![];
-            for argc in min..params.len() {
-                let adapter = self.lower_adapter(cx, f, argc);
-                adapters.push(adapter);
-            }
-            func.attrs.defaults = adapters;
+        if let Some(bad) = params[min..].iter().find(|p| p.default.is_none()) {
+            cx.diags.push(Diagnostic::new(
+                "a parameter without a default cannot follow parameters with defaults",
+                bad.span,
+            ));
         }
+        let adapters = func.attrs.defaults.clone();
         cx.module.funcs[id] = func;
+        for (k, adapter) in adapters.into_iter().enumerate() {
+            self.lower_adapter(cx, f, adapter, min + k);
+        }
     }
 
     /// `@f.argcN`: takes the captures and the first `argc` parameters, evaluates the remaining
     /// defaults (which may refer to the earlier parameters) and calls `@f`.
-    fn lower_adapter(&self, cx: &mut Ctx, f: FnId, argc: usize) -> FuncId {
-        let id = self.fn_ids[&f];
-        let base = &cx.module.funcs[id];
-        let ncap = base.attrs.captures as usize;
-        let mut func = Function::new(
-            format!("{}.argc{argc}", base.name),
-            base.params[..ncap + argc].to_vec(),
-            Type::Any,
-            Level::Dyn,
-        );
-        func.attrs.captures = base.attrs.captures;
-        func.attrs.hidden = true;
-        func.loc = base.loc;
-        let callee = id;
+    fn lower_adapter(&self, cx: &mut Ctx, f: FnId, adapter: FuncId, argc: usize) {
+        let callee = self.fn_ids[&f];
+        let mut func = cx.module.funcs[adapter].clone();
         {
             let mut fl = FnLower::new(self, cx, f, &mut func);
             fl.lower_adapter_body(callee, argc);
             fl.finish();
         }
-        cx.module.add_function(func)
+        cx.module.funcs[adapter] = func;
     }
 }
 
@@ -1338,22 +1343,7 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
         let target = if args.len() == nparams {
             id
         } else if args.len() >= min && args.len() < nparams {
-            // Adapters are created with the function body; find it by name.
-            let adapter_name = format!("{}.argc{}", self.cx.module.funcs[id].name, args.len());
-            match self.cx.module.func_by_name(&adapter_name) {
-                Some(a) => a,
-                None => {
-                    // Not lowered yet: declare now, the body comes with the function.
-                    let mut decl = Function::new(
-                        adapter_name,
-                        vec![Type::Any; caps.len() + args.len()],
-                        Type::Any,
-                        Level::Dyn,
-                    );
-                    decl.attrs.captures = caps.len() as u32;
-                    self.cx.module.add_function(decl)
-                }
-            }
+            self.cx.module.funcs[id].attrs.defaults[args.len() - min]
         } else {
             let plural = if nparams == 1 { "" } else { "s" };
             return self.trap_value(format!(

@@ -62,6 +62,12 @@ pub fn decode_function(module: &Module, func: &Function, next_counter: &mut u32)
         coalesce: HashMap::new(),
     };
     d.run();
+    if d.code.is_empty() {
+        // Only unverified IR has a function without blocks; running it is an error, not a crash.
+        let message = d.string(&format!("function @{} has no body", func.name));
+        d.emit(Op::Trap { message }, func.loc);
+    }
+    d.nregs = d.nregs.max(func.params.len() as u32);
     let ncounters = d.header_counters.len() as u32;
     *next_counter += ncounters;
     FuncCode {
