@@ -29,6 +29,8 @@ pub struct FuncCode {
     pub tables: Vec<SwitchTable>,
     /// Global index of the first back-edge counter of this function, and how many it has.
     pub loop_counters: (u32, u32),
+    /// Each loop header of the function with its back-edge counter (a global index).
+    pub loop_headers: Vec<(Block, u32)>,
 }
 
 #[derive(Debug)]
@@ -69,6 +71,12 @@ pub fn decode_function(module: &Module, func: &Function, next_counter: &mut u32)
     }
     d.nregs = d.nregs.max(func.params.len() as u32);
     let ncounters = d.header_counters.len() as u32;
+    let mut loop_headers: Vec<(Block, u32)> = d
+        .header_counters
+        .iter()
+        .map(|(&b, &c)| (b, c + d.first_counter))
+        .collect();
+    loop_headers.sort_by_key(|&(_, c)| c);
     *next_counter += ncounters;
     FuncCode {
         name: func.name.clone(),
@@ -84,6 +92,7 @@ pub fn decode_function(module: &Module, func: &Function, next_counter: &mut u32)
         strings: d.strings,
         tables: d.tables,
         loop_counters: (d.first_counter, ncounters),
+        loop_headers,
     }
 }
 

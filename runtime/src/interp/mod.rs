@@ -137,6 +137,16 @@ impl<'o> Interpreter<'o> {
         &self.funcs[f.index()].name
     }
 
+    /// Back-edge counts of each loop header of `f`, in the order the headers were first reached
+    /// by a back edge in the code.
+    pub fn loop_counts(&self, f: FuncId) -> Vec<(ruchy_ir::Block, u64)> {
+        self.funcs[f.index()]
+            .loop_headers
+            .iter()
+            .map(|&(b, c)| (b, self.profile.backedges[c as usize]))
+            .collect()
+    }
+
     fn execute(&mut self, entry: FuncId, args: &[Value]) -> Result<Value, RuntimeError> {
         let Interpreter {
             funcs,
