@@ -135,6 +135,7 @@ impl DataFlowGraph {
             dests,
             result: None,
             loc,
+            deopt: None,
         });
         if opcode.has_result() {
             let v = self.values.push(ValueData {

@@ -58,6 +58,20 @@ impl BlockCall {
     }
 }
 
+/// Where execution resumes in the interpreter when a guard fails: the instruction at `index` of
+/// `block` in `func` (a `dyn`-level function), with each value live there taken from a value of
+/// the guarded function. This is the whole mapping from compiled state to interpreter state, kept
+/// in the IR so that every backend and every pass treats it the same way (passes see the local
+/// values as uses and rewrite them like any operand).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeoptState {
+    pub func: FuncId,
+    pub block: Block,
+    pub index: u32,
+    /// `(value of func, value here)` pairs.
+    pub values: Vec<(Value, Value)>,
+}
+
 /// One instruction.
 #[derive(Clone, Debug)]
 pub struct InstData {
@@ -67,6 +81,8 @@ pub struct InstData {
     pub dests: SmallVec<[BlockCall; 2]>,
     pub result: Option<Value>,
     pub loc: SrcLoc,
+    /// Only on `guard` ops: where to resume when the guard fails.
+    pub deopt: Option<Box<DeoptState>>,
 }
 
 impl InstData {
@@ -76,6 +92,11 @@ impl InstData {
             .iter()
             .copied()
             .chain(self.dests.iter().flat_map(|d| d.args.iter().copied()))
+            .chain(
+                self.deopt
+                    .iter()
+                    .flat_map(|d| d.values.iter().map(|&(_, v)| v)),
+            )
     }
 
     /// Calls `f` on every value the instruction reads, allowing it to be replaced.
@@ -86,6 +107,11 @@ impl InstData {
         for d in self.dests.iter_mut() {
             for a in d.args.iter_mut() {
                 *a = f(*a);
+            }
+        }
+        if let Some(d) = self.deopt.as_mut() {
+            for (_, v) in d.values.iter_mut() {
+                *v = f(*v);
             }
         }
     }

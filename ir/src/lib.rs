@@ -27,7 +27,7 @@ pub use entities::{Block, FuncId, GlobalId, Inst, Value};
 pub use function::{
     BlockData, DataFlowGraph, FuncAttrs, Function, Layout, Level, ValueData, ValueDef,
 };
-pub use instructions::{BlockCall, Const, Imm, InstData};
+pub use instructions::{BlockCall, Const, DeoptState, Imm, InstData};
 pub use loc::SrcLoc;
 pub use module::{GlobalData, Module};
 pub use opcode::{Builtin, CmpPred, Dialect, ImmKind, Opcode};

@@ -426,6 +426,8 @@ struct PInst {
     dests: Vec<PDest>,
     result: Option<u32>,
     loc: SrcLoc,
+    /// `deopt(@f ^bbN I [%target = %local, ...])`: target values are numbers in `@f`.
+    deopt: Option<(FuncId, u32, u32, Vec<(u32, VRef)>)>,
 }
 
 struct PBlock {
@@ -1061,6 +1063,11 @@ impl Parser {
         } else {
             Type::Unit
         };
+        let deopt = if self.is_word("deopt") {
+            Some(self.parse_deopt()?)
+        } else {
+            None
+        };
         let loc = if self.is_word("loc") {
             self.parse_loc()?
         } else {
@@ -1078,7 +1085,43 @@ impl Parser {
             dests,
             result,
             loc,
+            deopt,
         })
+    }
+
+    /// `deopt(@f ^bbN I [%vA = %vB, ...])`
+    fn parse_deopt(&mut self) -> PResult<(FuncId, u32, u32, Vec<(u32, VRef)>)> {
+        self.expect_word("deopt")?;
+        self.expect_punct('(')?;
+        let (f, fpos) = self.expect_sym()?;
+        let func = self.resolve_func(&f, fpos)?;
+        let block = match *self.peek_tok() {
+            Tok::Block(n) => {
+                self.bump();
+                n
+            }
+            _ => return self.unexpected("the resume block, like `^bb1`"),
+        };
+        let index = self.expect_i64()?;
+        let Ok(index) = u32::try_from(index) else {
+            return self.unexpected("an instruction index");
+        };
+        self.expect_punct('[')?;
+        let mut values = Vec::new();
+        if !self.eat_punct(']') {
+            loop {
+                let target = self.expect_value()?;
+                self.expect_punct('=')?;
+                let local = self.expect_value()?;
+                values.push((target.num, local));
+                if !self.eat_punct(',') {
+                    self.expect_punct(']')?;
+                    break;
+                }
+            }
+        }
+        self.expect_punct(')')?;
+        Ok((func, block, index, values))
     }
 
     fn parse_const(&mut self) -> PResult<Const> {
@@ -1208,7 +1251,8 @@ impl Parser {
     fn build_function(&mut self, id: FuncId, f: &mut Function, body: PBody) -> PResult<()> {
         // Every use must name a value or block defined somewhere in the function.
         for inst in &body.insts {
-            for v in &inst.args {
+            let deopt_locals = inst.deopt.iter().flat_map(|d| d.3.iter().map(|(_, v)| v));
+            for v in inst.args.iter().chain(deopt_locals) {
                 if !body.values.contains_key(&v.num) {
                     return error(v.pos, format!("undefined value %v{}", v.num));
                 }
@@ -1277,6 +1321,17 @@ impl Parser {
                     .collect(),
                 result: p.result.map(Value::from_u32),
                 loc: p.loc,
+                deopt: p.deopt.as_ref().map(|(func, block, index, values)| {
+                    Box::new(crate::DeoptState {
+                        func: *func,
+                        block: Block::from_u32(*block),
+                        index: *index,
+                        values: values
+                            .iter()
+                            .map(|(t, l)| (Value::from_u32(*t), Value::from_u32(l.num)))
+                            .collect(),
+                    })
+                }),
             });
             self.map.inst_pos.insert((id, inst), p.pos);
         }

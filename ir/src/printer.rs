@@ -199,7 +199,7 @@ pub fn write_inst(w: &mut dyn Write, m: &Module, f: &Function, inst: Inst) -> fm
             for dest in d.dests.iter().skip(cases.len()) {
                 write!(w, ", {}", Dest(dest))?;
             }
-            return write_tail(w, f, d.result, d.loc);
+            return write_tail(w, m, f, d);
         }
     }
     if d.opcode.call_like() {
@@ -241,18 +241,31 @@ pub fn write_inst(w: &mut dyn Write, m: &Module, f: &Function, inst: Inst) -> fm
             write!(w, "{}{}", sep(), Dest(dest))?;
         }
     }
-    write_tail(w, f, d.result, d.loc)
+    write_tail(w, m, f, d)
 }
 
-fn write_tail(
-    w: &mut dyn Write,
-    f: &Function,
-    result: Option<Value>,
-    loc: crate::loc::SrcLoc,
-) -> fmt::Result {
-    if let Some(r) = result {
+/// `[ : type][ deopt(@f ^bbN I [%target = %local, ...])][ loc(L:C)]`
+fn write_tail(w: &mut dyn Write, m: &Module, f: &Function, d: &crate::InstData) -> fmt::Result {
+    if let Some(r) = d.result {
         write!(w, " : {}", ValueType(f, r))?;
     }
+    if let Some(ds) = &d.deopt {
+        write!(
+            w,
+            " deopt({} {} {} [",
+            FuncName(m, ds.func),
+            ds.block,
+            ds.index
+        )?;
+        for (k, (target, local)) in ds.values.iter().enumerate() {
+            if k > 0 {
+                w.write_str(", ")?;
+            }
+            write!(w, "{target} = {local}")?;
+        }
+        w.write_str("])")?;
+    }
+    let loc = d.loc;
     if loc.is_known() {
         write!(w, " loc({loc})")?;
     }

@@ -956,6 +956,60 @@ impl<'a> FuncVerifier<'a> {
                     self.arg_eq(i, d, 0, Type::Any);
                 }
                 self.res_is(i, d, "a concrete type", Type::is_concrete);
+                if self.f.level != Level::Dyn && d.deopt.is_none() {
+                    self.err(
+                        Some(ErrorLocation::Inst(i)),
+                        "a guard above the dyn level needs a deopt state",
+                    );
+                }
+            }
+        }
+        if let Some(ds) = &d.deopt {
+            self.check_deopt(i, d.opcode, ds);
+        }
+    }
+
+    /// A deopt state names a `dyn`-level function, a position inside one of its blocks, and
+    /// only values that the target defines.
+    fn check_deopt(&mut self, i: Inst, opcode: Opcode, ds: &crate::DeoptState) {
+        let at = Some(ErrorLocation::Inst(i));
+        if opcode != Opcode::GuardType {
+            self.err(at, "only guards carry a deopt state");
+        }
+        let Some(target) = self.m.funcs.get(ds.func) else {
+            self.err(at, format!("deopt target {} does not exist", ds.func));
+            return;
+        };
+        if target.level != Level::Dyn {
+            self.err(
+                at,
+                format!("deopt target @{} is not at the dyn level", target.name),
+            );
+        }
+        if !target.layout.is_block_inserted(ds.block) {
+            self.err(
+                at,
+                format!("deopt block {} is not in @{}", ds.block, target.name),
+            );
+            return;
+        }
+        if ds.index as usize >= target.layout.block_insts(ds.block).len() {
+            self.err(
+                at,
+                format!("deopt index {} is past the end of {}", ds.index, ds.block),
+            );
+        }
+        for &(tv, _) in &ds.values {
+            let defined = target
+                .dfg
+                .values
+                .get(tv)
+                .is_some_and(|v| !matches!(v.def, ValueDef::Unused));
+            if !defined {
+                self.err(
+                    at,
+                    format!("deopt value {tv} is not defined in @{}", target.name),
+                );
             }
         }
     }

@@ -287,11 +287,18 @@ impl Gen<'_> {
                 b.global_store(g, x);
                 return;
             }
-            10 => {
+            // Guards above the dyn level need a deopt state, which the generator does not
+            // build; it makes them only at the dyn level.
+            10 if self.level == Level::Dyn => {
                 let x = self.value_of(b, pool, Type::Any);
                 let ty = self.rng.pick(&SCALARS);
                 b.loc = self.random_loc();
                 b.value(GuardType, &[x], Imm::None, ty)
+            }
+            10 => {
+                let x = self.value_of(b, pool, Type::I64);
+                b.loc = self.random_loc();
+                b.value(NegI, &[x], Imm::None, Type::I64)
             }
             11 => {
                 let x = self.value_of(b, pool, Type::I64);
