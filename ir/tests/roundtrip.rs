@@ -141,7 +141,7 @@ func @typed_ops(i64, f64, bool, str) -> i64 level(typed) captures(1) defaults(@a
   %v49 = rt.print %v3 : unit
   %v50 = rt.println %v42, %v41 : unit
   %v51 = mem.global_load @"odd name" : any
-  %v52 = guard.type %v51 : i64
+  %v52 = guard.type %v51 : i64 deopt(@dyn_ops ^bb0 0 [%v0 = %v0])
   %v53 = mem.cell_new %v0 : cell
   %v54 = mem.cell_load %v53 : any
   mem.cell_store %v53, %v52
