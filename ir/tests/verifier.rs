@@ -72,11 +72,16 @@ func @sum(i64) -> i64 level(typed) {
   cf.br ^bb4
 }
 
+func @poly_dyn(any) -> any level(dyn) {
+^bb0(%v0: any):
+  cf.return %v0
+}
+
 func @poly(any) -> any level(typed) {
 ^bb0(%v0: any):
   %v1 = func.call @poly(%v0) : any
   %v2 = mem.global_load @g : any
-  %v3 = guard.type %v2 : i64
+  %v3 = guard.type %v2 : i64 deopt(@poly_dyn ^bb0 0 [%v0 = %v0])
   %v4 = func.call @sum(%v3) : i64
   cf.return %v4
 }
