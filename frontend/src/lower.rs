@@ -11,8 +11,8 @@ use crate::ast::{Block as AstBlock, *};
 use crate::resolve::{BindingId, FnId, FnKind, Res, Resolution, Storage, TOPLEVEL};
 use crate::source::{Diagnostic, SourceFile, Span};
 use ruchy_ir::{
-    Block, Builtin, CmpPred, Const, FuncBuilder, FuncId, Function, GlobalId, Imm, Inst, Level,
-    Module, Opcode, SrcLoc, Type, Value,
+    utils, Block, Builtin, CmpPred, Const, FuncBuilder, FuncId, Function, GlobalId, Imm, Inst,
+    Level, Module, Opcode, SrcLoc, Type, Value,
 };
 use smallvec::SmallVec;
 use std::collections::{HashMap, HashSet};
@@ -790,9 +790,9 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
     /// unused pure instructions.
     fn finish(&mut self) {
         let func = &mut *self.b.func;
-        remove_unreachable(func);
-        remove_redundant_params(func);
-        remove_dead_pure(func);
+        utils::remove_unreachable_blocks(func);
+        utils::remove_redundant_block_params(func);
+        utils::remove_dead_pure_insts(func);
     }
 
     // ---------------------------------------------------------------- statements
@@ -1832,122 +1832,6 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
                 }
             }
             _ => {}
-        }
-    }
-}
-
-// -------------------------------------------------------------------- clean-ups after lowering
-
-fn remove_unreachable(func: &mut Function) {
-    let Some(entry) = func.entry_block() else {
-        return;
-    };
-    let mut seen = HashSet::new();
-    let mut stack = vec![entry];
-    while let Some(b) = stack.pop() {
-        if seen.insert(b) {
-            stack.extend(func.successors(b));
-        }
-    }
-    let order: Vec<Block> = func
-        .layout
-        .blocks()
-        .iter()
-        .copied()
-        .filter(|b| seen.contains(b))
-        .collect();
-    func.layout.set_block_order(order);
-}
-
-/// Removes block parameters that receive the same value on every edge (or only themselves),
-/// repeating until nothing changes, then rewrites all uses.
-fn remove_redundant_params(func: &mut Function) {
-    let mut alias: HashMap<Value, Value> = HashMap::new();
-    fn resolve(alias: &HashMap<Value, Value>, mut v: Value) -> Value {
-        while let Some(&w) = alias.get(&v) {
-            v = w;
-        }
-        v
-    }
-    let entry = func.entry_block();
-    loop {
-        let mut changed = false;
-        // Incoming edges of every block.
-        let mut edges: HashMap<Block, Vec<(Inst, usize)>> = HashMap::new();
-        for &b in func.layout.blocks() {
-            if let Some(i) = func.layout.last_inst(b) {
-                for (d, dest) in func.dfg.insts[i].dests.iter().enumerate() {
-                    edges.entry(dest.block).or_default().push((i, d));
-                }
-            }
-        }
-        for &b in func.layout.blocks() {
-            if Some(b) == entry {
-                continue;
-            }
-            let params = func.dfg.block_params(b).to_vec();
-            let incoming = edges.get(&b).cloned().unwrap_or_default();
-            for (idx, &p) in params.iter().enumerate().rev() {
-                let mut same: Option<Value> = None;
-                let mut trivial = true;
-                for &(inst, d) in &incoming {
-                    let a = resolve(&alias, func.dfg.insts[inst].dests[d].args[idx]);
-                    if a == p || Some(a) == same {
-                        continue;
-                    }
-                    if same.is_some() {
-                        trivial = false;
-                        break;
-                    }
-                    same = Some(a);
-                }
-                if !trivial {
-                    continue;
-                }
-                let Some(v) = same else { continue };
-                alias.insert(p, v);
-                func.dfg.remove_block_param(b, idx);
-                for &(inst, d) in &incoming {
-                    func.dfg.insts[inst].dests[d].args.remove(idx);
-                }
-                changed = true;
-            }
-        }
-        if !changed {
-            break;
-        }
-    }
-    if alias.is_empty() {
-        return;
-    }
-    let insts: Vec<Inst> = func.insts_in_order().map(|(_, i)| i).collect();
-    for i in insts {
-        func.dfg.insts[i].map_uses(|v| resolve(&alias, v));
-    }
-}
-
-/// Deletes pure instructions whose results are never used.
-fn remove_dead_pure(func: &mut Function) {
-    loop {
-        let mut used: HashSet<Value> = HashSet::new();
-        for (_, i) in func.insts_in_order() {
-            used.extend(func.dfg.insts[i].all_uses());
-        }
-        let dead: Vec<Inst> = func
-            .insts_in_order()
-            .map(|(_, i)| i)
-            .filter(|&i| {
-                let d = &func.dfg.insts[i];
-                !d.opcode.has_effects()
-                    && !d.opcode.is_terminator()
-                    && d.result.is_some_and(|r| !used.contains(&r))
-            })
-            .collect();
-        if dead.is_empty() {
-            break;
-        }
-        for i in dead {
-            func.layout.remove_inst(i);
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod opcode;
 pub mod parser;
 pub mod printer;
 pub mod types;
+pub mod utils;
 pub mod verifier;
 
 pub use analysis::{ControlFlowGraph, DomTree, LoopForest};
