@@ -51,6 +51,12 @@ struct RunArgs {
     /// Print an intermediate form instead of running.
     #[arg(long, value_enum)]
     emit: Option<Emit>,
+    /// Run this pass pipeline on the IR before executing it (e.g. `sccp,dce`).
+    #[arg(long, conflicts_with = "opt_level")]
+    passes: Option<String>,
+    /// Run a named pipeline (-O0, -O1, -O2) before executing.
+    #[arg(short = 'O', value_name = "LEVEL", value_parser = ["0", "1", "2"])]
+    opt_level: Option<String>,
     /// Deepest call nesting before a "stack overflow" error.
     #[arg(long, default_value_t = Config::default().max_depth)]
     max_depth: usize,
@@ -85,6 +91,27 @@ fn run(args: RunArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
+    let mut module = module;
+    let pipeline = match (&args.passes, &args.opt_level) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(level)) => ruchy_passes::pipeline::named(&format!("O{level}")).map(str::to_string),
+        (None, None) => None,
+    };
+    if let Some(text) = pipeline {
+        let pipeline = match ruchy_passes::Pipeline::parse(&text) {
+            Ok(p) => p,
+            Err(e) => {
+                eprint!("{}", e.render(&text));
+                return EXIT_USAGE;
+            }
+        };
+        let result = ruchy_passes::PassManager::new(pipeline, ruchy_passes::Instrumentation::default())
+            .and_then(|mut pm| pm.run(&mut module, &mut std::io::stderr()));
+        if let Err(e) = result {
+            eprintln!("error: {e}");
+            return EXIT_RUNTIME;
+        }
+    }
     if args.emit == Some(Emit::Ir) {
         print!("{}", ruchy_ir::printer::print_module(&module));
         return EXIT_OK;
