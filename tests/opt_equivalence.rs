@@ -13,7 +13,8 @@ fn check_pipeline(pipeline: &str) {
         let module = compile(&file);
         let before = run_module(&file, &module, Config::default());
         let mut optimized = module.clone();
-        let p = Pipeline::parse_or_named(pipeline).unwrap_or_else(|e| panic!("{}", e.render(pipeline)));
+        let p =
+            Pipeline::parse_or_named(pipeline).unwrap_or_else(|e| panic!("{}", e.render(pipeline)));
         let instr = Instrumentation {
             verify_each: true,
             ..Instrumentation::default()

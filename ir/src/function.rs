@@ -255,6 +255,9 @@ pub struct FuncAttrs {
     pub defaults: Vec<FuncId>,
     /// Internal helper (prelude, adapter): left out of Ruchy call stacks.
     pub hidden: bool,
+    /// The target of deopt states: guards resume in it by block and instruction index, so no
+    /// pass may change it (the pass manager skips it).
+    pub frozen: bool,
 }
 
 /// One function.

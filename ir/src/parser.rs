@@ -842,6 +842,10 @@ impl Parser {
                     self.bump();
                     f.attrs.hidden = true;
                 }
+                "frozen" => {
+                    self.bump();
+                    f.attrs.frozen = true;
+                }
                 "loc" => f.loc = self.parse_loc()?,
                 _ => return error(apos, format!("unknown function attribute `{attr}`")),
             }

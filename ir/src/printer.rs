@@ -134,6 +134,9 @@ pub fn write_function(w: &mut dyn Write, m: &Module, f: &Function) -> fmt::Resul
     if f.attrs.hidden {
         w.write_str(" hidden")?;
     }
+    if f.attrs.frozen {
+        w.write_str(" frozen")?;
+    }
     if f.loc.is_known() {
         write!(w, " loc({})", f.loc)?;
     }

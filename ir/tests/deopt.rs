@@ -5,7 +5,7 @@ use ruchy_ir::{parse_module, print_module, verify_module};
 
 const TYPED_WITH_GUARD: &str = r#"module "g.ruchy"
 
-func @f(any) -> any level(dyn) loc(1:1) {
+func @f(any) -> any level(dyn) frozen loc(1:1) {
 ^bb0(%v0: any):
   %v1 = arith.const 1 : i64 loc(2:9)
   %v2 = dyn.add %v0, %v1 : any loc(2:5)

@@ -59,7 +59,7 @@ func @main() -> unit level(dyn) loc(1:1) {
   cf.return %v3
 }
 
-func @dyn_ops(any, any) -> any level(dyn) hints(i64, _) hidden loc(10:1) {
+func @dyn_ops(any, any) -> any level(dyn) hints(i64, _) hidden frozen loc(10:1) {
 ^bb0(%v0: any, %v1: any):
   %v2 = dyn.add %v0, %v1 : any loc(11:7)
   %v3 = dyn.sub %v0, %v1 : any

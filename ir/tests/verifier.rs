@@ -72,7 +72,7 @@ func @sum(i64) -> i64 level(typed) {
   cf.br ^bb4
 }
 
-func @poly_dyn(any) -> any level(dyn) {
+func @poly_dyn(any) -> any level(dyn) frozen {
 ^bb0(%v0: any):
   cf.return %v0
 }

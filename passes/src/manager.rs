@@ -197,7 +197,13 @@ impl PassManager {
                     }
                 }
                 Scope::Function => {
-                    let ids: Vec<FuncId> = module.funcs.keys().collect();
+                    // Deopt targets are frozen: guards resume in them by position.
+                    let ids: Vec<FuncId> = module
+                        .funcs
+                        .iter()
+                        .filter(|(_, f)| !f.attrs.frozen)
+                        .map(|(id, _)| id)
+                        .collect();
                     for id in ids {
                         if !bisect(&format!("@{}", module.funcs[id].name), log) {
                             continue;

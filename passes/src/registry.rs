@@ -21,6 +21,7 @@ pub static REGISTRY: &[PassEntry] = &[
     transforms::licm::ENTRY,
     transforms::strength_reduce::ENTRY,
     transforms::escape_analysis::ENTRY,
+    transforms::peephole::ENTRY,
 ];
 
 /// Finds a pass by name, or explains that it does not exist and suggests the closest name.

@@ -20,6 +20,8 @@ pub struct Profile {
     pub sigs: Vec<SmallVec<[(TypeSig, u64); 2]>>,
     /// Per loop header (numbered by the decoder across the program).
     pub backedges: Vec<u64>,
+    /// Guards that failed and continued in the unspecialized function.
+    pub deopts: u64,
 }
 
 impl Profile {
@@ -28,6 +30,7 @@ impl Profile {
             calls: vec![0; nfuncs],
             sigs: vec![SmallVec::new(); nfuncs],
             backedges: vec![0; ncounters],
+            deopts: 0,
         }
     }
 

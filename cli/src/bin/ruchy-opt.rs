@@ -19,7 +19,11 @@ enum Emit {
 }
 
 #[derive(Parser)]
-#[command(name = "ruchy-opt", version, about = "Runs pass pipelines over Ruchy IR and prints the result")]
+#[command(
+    name = "ruchy-opt",
+    version,
+    about = "Runs pass pipelines over Ruchy IR and prints the result"
+)]
 struct Cli {
     /// Input: `.rir` IR text or `.ruchy` source; `-` reads IR text from standard input.
     #[arg(required_unless_present = "list_passes")]
@@ -82,7 +86,9 @@ fn run(cli: Cli) -> i32 {
     let input = cli.input.clone().unwrap_or_default();
     let pipeline_text = match (&cli.passes, &cli.opt_level) {
         (Some(p), _) => p.clone(),
-        (None, Some(level)) => ruchy_passes::pipeline::named(&format!("O{level}")).unwrap_or("").to_string(),
+        (None, Some(level)) => ruchy_passes::pipeline::named(&format!("O{level}"))
+            .unwrap_or("")
+            .to_string(),
         (None, None) => String::new(),
     };
     let pipeline = match Pipeline::parse(&pipeline_text) {
@@ -105,7 +111,11 @@ fn run(cli: Cli) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let name = if input == "-" { "<stdin>".to_string() } else { input.clone() };
+    let name = if input == "-" {
+        "<stdin>".to_string()
+    } else {
+        input.clone()
+    };
     let file = SourceFile::new(name, text);
     let (mut module, map) = if input.ends_with(".ruchy") {
         match compile_source(&file) {
@@ -170,14 +180,23 @@ fn run(cli: Cli) -> i32 {
     EXIT_OK
 }
 
-fn report_verifier_errors(file: &SourceFile, module: &Module, map: Option<&SourceMap>, errors: &[VerifierError]) {
+fn report_verifier_errors(
+    file: &SourceFile,
+    module: &Module,
+    map: Option<&SourceMap>,
+    errors: &[VerifierError],
+) {
     for e in errors {
         let pos = map.and_then(|map| match e.location {
             Some(ErrorLocation::Inst(i)) => map.inst(e.func, i),
             Some(ErrorLocation::Block(b)) => map.block(e.func, b),
             None => map.func(e.func),
         });
-        let fname = module.funcs.get(e.func).map(|f| f.name.as_str()).unwrap_or("?");
+        let fname = module
+            .funcs
+            .get(e.func)
+            .map(|f| f.name.as_str())
+            .unwrap_or("?");
         let msg = format!("in @{fname}: {}", e.message);
         match pos {
             Some((line, col)) => eprint!("{}", file.render_at(line, col, 1, "error", &msg)),

@@ -94,7 +94,9 @@ fn run(args: RunArgs) -> i32 {
     let mut module = module;
     let pipeline = match (&args.passes, &args.opt_level) {
         (Some(p), _) => Some(p.clone()),
-        (None, Some(level)) => ruchy_passes::pipeline::named(&format!("O{level}")).map(str::to_string),
+        (None, Some(level)) => {
+            ruchy_passes::pipeline::named(&format!("O{level}")).map(str::to_string)
+        }
         (None, None) => None,
     };
     if let Some(text) = pipeline {
@@ -105,8 +107,9 @@ fn run(args: RunArgs) -> i32 {
                 return EXIT_USAGE;
             }
         };
-        let result = ruchy_passes::PassManager::new(pipeline, ruchy_passes::Instrumentation::default())
-            .and_then(|mut pm| pm.run(&mut module, &mut std::io::stderr()));
+        let result =
+            ruchy_passes::PassManager::new(pipeline, ruchy_passes::Instrumentation::default())
+                .and_then(|mut pm| pm.run(&mut module, &mut std::io::stderr()));
         if let Err(e) = result {
             eprintln!("error: {e}");
             return EXIT_RUNTIME;

@@ -31,6 +31,23 @@ pub struct FuncCode {
     pub loop_counters: (u32, u32),
     /// Each loop header of the function with its back-edge counter (a global index).
     pub loop_headers: Vec<(Block, u32)>,
+    /// Where each instruction (by block and index) starts in `code`: the resume points of
+    /// guards that deoptimize into this function.
+    pub inst_pcs: HashMap<(Block, u32), Pc>,
+    /// The register of each IR value.
+    pub value_regs: HashMap<IrValue, Reg>,
+    /// The deopt states of this function's guards.
+    pub deopts: Vec<DeoptSite>,
+}
+
+/// A guard's deopt state, decoded: resume `func` at its instruction (`block`, `index`), with
+/// each listed value of `func` taken from a register of the guarded frame.
+#[derive(Debug)]
+pub struct DeoptSite {
+    pub func: ruchy_ir::FuncId,
+    pub block: Block,
+    pub index: u32,
+    pub values: Vec<(IrValue, Reg)>,
 }
 
 #[derive(Debug)]
@@ -62,6 +79,8 @@ pub fn decode_function(module: &Module, func: &Function, next_counter: &mut u32)
         small_ints: HashMap::new(),
         folded_only: Default::default(),
         coalesce: HashMap::new(),
+        inst_pcs: HashMap::new(),
+        deopts: vec![],
     };
     d.run();
     if d.code.is_empty() {
@@ -71,6 +90,12 @@ pub fn decode_function(module: &Module, func: &Function, next_counter: &mut u32)
     }
     d.nregs = d.nregs.max(func.params.len() as u32);
     let ncounters = d.header_counters.len() as u32;
+    let mut value_regs = d.regs.clone();
+    for (&v, &p) in &d.coalesce {
+        if let Some(&r) = d.regs.get(&p) {
+            value_regs.insert(v, r);
+        }
+    }
     let mut loop_headers: Vec<(Block, u32)> = d
         .header_counters
         .iter()
@@ -93,6 +118,9 @@ pub fn decode_function(module: &Module, func: &Function, next_counter: &mut u32)
         tables: d.tables,
         loop_counters: (d.first_counter, ncounters),
         loop_headers,
+        inst_pcs: d.inst_pcs,
+        value_regs,
+        deopts: d.deopts,
     }
 }
 
@@ -131,6 +159,8 @@ struct Decoder<'m> {
     folded_only: std::collections::HashSet<IrValue>,
     /// Values that share the register of the block parameter they are passed to.
     coalesce: HashMap<IrValue, IrValue>,
+    inst_pcs: HashMap<(Block, u32), Pc>,
+    deopts: Vec<DeoptSite>,
 }
 
 impl<'m> Decoder<'m> {
@@ -197,12 +227,16 @@ impl<'m> Decoder<'m> {
             let insts = func.layout.block_insts(b);
             let mut skip_next_cmp = None;
             for (k, &inst) in insts.iter().enumerate() {
+                let here = self.code.len() as Pc;
+                self.inst_pcs.entry((b, k as u32)).or_insert(here);
                 if Some(inst) == skip_next_cmp {
                     continue;
                 }
                 // A comparison used only by the branch right after it is fused into the branch.
                 if let Some(&next) = insts.get(k + 1) {
                     if self.try_fuse(b, inst, next) {
+                        // Resuming at the branch re-runs the (pure) comparison fused into it.
+                        self.inst_pcs.insert((b, k as u32 + 1), here);
                         skip_next_cmp = Some(next);
                         continue;
                     }
@@ -825,10 +859,29 @@ impl<'m> Decoder<'m> {
             }
             Opcode::GuardType => {
                 let ty = f.dfg.value_type(d.result.unwrap_or(a[0]));
+                let src = r(self, 0);
+                let deopt = match &d.deopt {
+                    Some(ds) => {
+                        let values = ds
+                            .values
+                            .iter()
+                            .map(|&(tv, lv)| (tv, self.reg(lv)))
+                            .collect();
+                        self.deopts.push(DeoptSite {
+                            func: ds.func,
+                            block: ds.block,
+                            index: ds.index,
+                            values,
+                        });
+                        self.deopts.len() as u32 - 1
+                    }
+                    None => u32::MAX,
+                };
                 Op::Guard {
                     dst,
-                    src: r(self, 0),
+                    src,
                     tag: type_tag(ty),
+                    deopt,
                 }
             }
         };

@@ -799,15 +799,50 @@ impl<'o> Interpreter<'o> {
                     let v = check!(ops::add(&reg!(a), &reg!(b)));
                     reg!(dst) = v;
                 }
-                Op::Guard { dst, src, tag } => {
+                Op::Guard {
+                    dst,
+                    src,
+                    tag,
+                    deopt,
+                } => {
                     let v = &reg!(src);
-                    if v.type_tag() != tag {
+                    if v.type_tag() == tag {
+                        reg!(dst) = v.clone();
+                        continue;
+                    }
+                    // Deoptimize: the frame continues in the function the guard names, at the
+                    // guarded instruction, with the values live there.
+                    let Some(site) = fc.deopts.get(deopt as usize) else {
                         fail!(format!(
                             "internal error: guard failed on a value of type {}",
                             v.type_name()
                         ));
+                    };
+                    let target = &funcs[site.func.index()];
+                    let Some(&resume) = target.inst_pcs.get(&(site.block, site.index)) else {
+                        fail!("internal error: deopt target has no resume point".to_string());
+                    };
+                    let moved: Vec<(Reg, Value)> = site
+                        .values
+                        .iter()
+                        .filter_map(|&(tv, local)| {
+                            target
+                                .value_regs
+                                .get(&tv)
+                                .map(|&tr| (tr, reg!(local).clone()))
+                        })
+                        .collect();
+                    clear_heap_values(&mut stack[base..base + fc.nregs as usize]);
+                    if stack.len() < base + target.nregs as usize {
+                        stack.resize(base + target.nregs as usize, Value::Nil);
                     }
-                    reg!(dst) = v.clone();
+                    for (r, v) in moved {
+                        reg!(r) = v;
+                    }
+                    profile.deopts += 1;
+                    f = site.func;
+                    fc = target;
+                    pc = resume as usize;
                 }
             }
         }
@@ -883,14 +918,16 @@ fn resolve_arity(
     ))
 }
 
-/// How a function is named in call stacks.
+/// How a function is named in call stacks: its Ruchy name, without the IR's qualifications
+/// (`outer.helper` → `helper`, `fib$i64` → `fib`).
 fn display_name(name: &str) -> String {
-    if name == "__toplevel__" {
+    let base = name.split('$').next().unwrap_or(name);
+    if base == "__toplevel__" {
         "<toplevel>".to_string()
-    } else if name.contains(".lambda") {
+    } else if base.contains(".lambda") || base.starts_with("lambda") {
         "<lambda>".to_string()
     } else {
-        name.rsplit('.').next().unwrap_or(name).to_string()
+        base.rsplit('.').next().unwrap_or(base).to_string()
     }
 }
 

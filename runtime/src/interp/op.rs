@@ -355,10 +355,13 @@ pub enum Op {
         b: Reg,
     },
     /// Checks that a register holds a value of the given run-time type tag.
+    /// Checks that a register holds a value of the given run-time type tag; when it does not,
+    /// the frame continues in the interpreter's code of the deopt site's function.
     Guard {
         dst: Reg,
         src: Reg,
         tag: u8,
+        deopt: u32,
     },
 }
 
