@@ -176,3 +176,137 @@ fn ruchy_opt_reports_verifier_errors_with_position() {
     let err = text(&out.stderr);
     assert!(err.contains("<stdin>:"), "{err}");
 }
+
+const SMALL_IR: &str = "func @f(i64) -> i64 level(typed) {\n^bb0(%v0: i64):\n  %v1 = arith.const 0 : i64\n  %v2 = arith.addi %v0, %v1 : i64\n  cf.return %v2\n}\n";
+
+#[test]
+fn ruchy_opt_runs_a_pipeline_and_reports_stats_and_timings() {
+    let out = ruchy_opt(
+        &["--passes=peephole,dce", "--stats", "--time-passes", "-"],
+        Some(SMALL_IR),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let ir = text(&out.stdout);
+    assert!(!ir.contains("arith.addi"), "{ir}");
+    assert!(ir.contains("cf.return %v0"), "{ir}");
+    let err = text(&out.stderr);
+    assert!(err.contains("peephole: 1 identities applied"), "{err}");
+    assert!(err.contains("dce: "), "{err}");
+    assert!(
+        err.contains("Pass execution timing report") && err.contains("peephole"),
+        "{err}"
+    );
+}
+
+#[test]
+fn ruchy_opt_pipeline_errors_point_at_the_column() {
+    let out = ruchy_opt(&["--passes=dce,inlin", "-"], Some(SMALL_IR));
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("unknown pass `inlin`, did you mean `inline`?"),
+        "{err}"
+    );
+    assert!(err.contains("\n      ^"), "caret under column 5: {err}");
+    let out = ruchy_opt(&["--passes=inline{threshold=x}", "-"], Some(SMALL_IR));
+    assert_eq!(out.status.code(), Some(2));
+    let out = ruchy_opt(&["--passes=dce{", "-"], Some(SMALL_IR));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("invalid pass pipeline"));
+}
+
+#[test]
+fn ruchy_opt_prints_ir_after_change_only() {
+    let out = ruchy_opt(
+        &["--passes=dce,peephole,dce", "--print-ir-after-change", "-"],
+        Some(SMALL_IR),
+    );
+    let err = text(&out.stderr);
+    assert_eq!(err.matches("IR Dump After").count(), 2, "{err}");
+    assert!(err.contains("IR Dump After peephole"), "{err}");
+    let out = ruchy_opt(
+        &["--passes=dce,peephole", "--print-ir-after=dce", "-"],
+        Some(SMALL_IR),
+    );
+    assert_eq!(text(&out.stderr).matches("IR Dump After dce").count(), 1);
+}
+
+#[test]
+fn ruchy_opt_dumps_each_pass_to_a_directory() {
+    let dir = std::env::temp_dir().join(format!("ruchy-dumps-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = ruchy_opt(
+        &[
+            "--passes=peephole,dce",
+            &format!("--ir-dump-dir={}", dir.display()),
+            "-",
+        ],
+        Some(SMALL_IR),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["00-input.rir", "01-peephole.rir", "02-dce.rir"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn ruchy_opt_bisect_skips_passes_after_the_limit() {
+    let out = ruchy_opt(
+        &["--passes=peephole,dce", "--opt-bisect-limit=1", "-"],
+        Some(SMALL_IR),
+    );
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("BISECT: running pass (1) peephole on @f"),
+        "{err}"
+    );
+    assert!(
+        err.contains("BISECT: NOT running pass (2) dce on @f"),
+        "{err}"
+    );
+    // dce did not run, so the dead add is still there.
+    assert!(text(&out.stdout).contains("arith.addi"));
+}
+
+#[test]
+fn ruchy_opt_lists_passes_and_reads_ruchy_source() {
+    let out = ruchy_opt(&["--list-passes"], None);
+    let list = text(&out.stdout);
+    for name in [
+        "specialize",
+        "inline",
+        "sccp",
+        "dce",
+        "simplify-cfg",
+        "gvn",
+        "licm",
+        "strength-reduce",
+        "escape-analysis",
+    ] {
+        assert!(list.contains(name), "{list}");
+    }
+    assert!(list.contains("threshold"), "options are listed: {list}");
+    let p = write_temp("sq.ruchy", "fun sq(x) { x * x }\nprintln(sq(4))\n");
+    let out = ruchy_opt(&["-O2", p.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("func @sq$i64(i64) -> i64 level(typed)"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn ruchy_run_with_passes_gives_the_same_output() {
+    let src = "fun f(n) { let mut s = 0\n for i in 0..n { s = s + i * 2 }\n s }\nprintln(f(10), f(2.5))\n";
+    let plain = ruchy(&["run", "-"], Some(src));
+    let o2 = ruchy(&["run", "-O2", "-"], Some(src));
+    let passes = ruchy(&["run", "--passes=specialize,sccp,dce", "-"], Some(src));
+    assert_eq!(text(&plain.stdout), "90 6\n");
+    assert_eq!(text(&plain.stdout), text(&o2.stdout));
+    assert_eq!(text(&plain.stdout), text(&passes.stdout));
+}
