@@ -274,3 +274,17 @@ fn printing_rules() {
         "function tuple nil\n",
     );
 }
+
+#[test]
+fn for_in_iterates_strings_by_character() {
+    ok(
+        "let mut out = []\nfor c in \"héllo\" { out.push(c) }\nprintln(out, len(\"héllo\"))\n",
+        "[\"h\", \"é\", \"l\", \"l\", \"o\"] 6\n",
+    );
+    ok("fun each(s) { let mut n = 0\n for c in s { n += 1 }\n n }\nprintln(each(\"añb\"), each([1, 2]), each((1, 2, 3)))\n", "3 2 3\n");
+    fails(
+        "for x in 5 { println(x) }\n",
+        1,
+        "Cannot take the length of integer",
+    );
+}

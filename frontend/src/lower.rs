@@ -35,6 +35,9 @@ fun reduce(xs, init, f) {
     for x in xs { acc = f(acc, x) }
     acc
 }
+fun iter(xs) {
+    if type_of(xs) == "string" { xs.chars() } else { xs }
+}
 "#;
 
 /// The AST node of a function scope.
@@ -109,26 +112,29 @@ fn lower_prelude(cx: &mut Ctx) {
     };
     let mut unit = Unit::new(&file, &res);
     unit.collect(&program);
-    let wanted: Vec<FnId> = res
-        .fns
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| cx.prelude.keys().any(|n| *n == f.name))
-        .map(|(i, _)| i)
-        .collect();
-    for &f in &wanted {
-        let name: &'static str = cx
-            .prelude
-            .keys()
-            .copied()
-            .find(|n| *n == res.fns[f].name)
-            .unwrap_or("");
-        if let Some(&id) = cx.prelude.get(name) {
-            unit.fn_ids.insert(f, id);
+    // Prelude functions may request others (`map` iterates with `iter`): lower until none is
+    // left.
+    let mut done: Vec<FnId> = vec![];
+    loop {
+        let wanted: Vec<FnId> = res
+            .fns
+            .iter()
+            .enumerate()
+            .filter(|(i, f)| !done.contains(i) && cx.prelude.keys().any(|n| *n == f.name))
+            .map(|(i, _)| i)
+            .collect();
+        if wanted.is_empty() {
+            break;
         }
-    }
-    for f in wanted {
-        unit.lower_fn(cx, f);
+        for &f in &wanted {
+            if let Some((_, &id)) = cx.prelude.iter().find(|(n, _)| **n == res.fns[f].name) {
+                unit.fn_ids.insert(f, id);
+            }
+        }
+        for f in wanted {
+            unit.lower_fn(cx, f);
+            done.push(f);
+        }
     }
 }
 
@@ -1671,7 +1677,22 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
             return;
         }
         // for x in xs: index loop; the length is re-read each time so pushes inside are seen.
+        // Strings are iterated by character (their length counts bytes), through `chars()`.
         let coll = self.expr(iter);
+        self.set_loc(iter.span);
+        let coll = match self.ty(coll) {
+            Type::Array(_) => coll,
+            Type::Str => self.b.value(
+                Opcode::DynMethod,
+                &[coll],
+                Imm::Method("chars".into()),
+                Type::Any,
+            ),
+            _ => {
+                let id = self.prelude_fn("iter", 1);
+                self.b.call(id, &[coll], Type::Any)
+            }
+        };
         let idx_var = self.new_tmp();
         self.set_loc(iter.span);
         let zero = self.b.iconst(0);
