@@ -91,7 +91,7 @@ fn run(cli: Cli) -> i32 {
             .to_string(),
         (None, None) => String::new(),
     };
-    let pipeline = match Pipeline::parse(&pipeline_text) {
+    let pipeline = match Pipeline::parse_or_named(&pipeline_text) {
         Ok(p) => p,
         Err(e) => {
             eprint!("{}", e.render(&pipeline_text));

@@ -100,7 +100,7 @@ fn run(args: RunArgs) -> i32 {
         (None, None) => None,
     };
     if let Some(text) = pipeline {
-        let pipeline = match ruchy_passes::Pipeline::parse(&text) {
+        let pipeline = match ruchy_passes::Pipeline::parse_or_named(&text) {
             Ok(p) => p,
             Err(e) => {
                 eprint!("{}", e.render(&text));
