@@ -1,1 +1,359 @@
+//! Code generation backends for Ruchy IR.
+//!
+//! A [`Backend`] takes one `typed` (or `lowered`) function and the runtime's ABI and returns
+//! native code plus what the runtime needs to run it: entry points, code size, compile time and
+//! the trap sites that map back to source locations. Backends never see `dyn` ops: dynamic
+//! semantics stay in the runtime, which compiled code reaches through `extern "C"` helpers whose
+//! addresses the runtime provides ([`RuntimeAbi`]).
+//!
+//! # The native calling convention
+//!
+//! Typed values live in machine registers: `i64` as I64, `f64` as F64, `bool` as I8, `unit` as
+//! I64 zero. Every other type (strings, arrays, tuples, closures, cells, `any`) lives in a
+//! 16-byte runtime `Value` in memory and is passed as a pointer to it: the caller owns the value,
+//! the callee only reads it. The *typed entry* of a function takes `(ctx, params...)` and, when
+//! its return type is a memory type, a pointer to the caller's slot for the result; it returns a
+//! register-typed result directly. The *boxed entry* takes `(ctx, args: *const Value,
+//! out: *mut Value)` and is how the interpreter calls compiled code.
+//!
+//! `ctx` points to the runtime's `JitContext`: at offset 0 a `u64` call depth, at 8 the maximum
+//! depth. Errors are raised by helpers (which record the message, position and frame) and
+//! reported by a non-zero `i8` status; compiled code then records its own frame and returns,
+//! and every caller checks the status after each call.
 
+pub mod cranelift;
+
+use ruchy_ir::{FuncId, Function, Module, SrcLoc, Type};
+use std::time::Duration;
+
+/// What compiled code needs from the runtime.
+pub trait RuntimeAbi {
+    /// The address of the `extern "C"` helper named `name` (see [`HELPERS`]).
+    fn helper(&self, name: &str) -> Option<*const u8>;
+    /// The address of a runtime `Value` holding the string `s`, alive as long as the runtime.
+    fn string_constant(&mut self, s: &str) -> *const u8;
+    /// The address of the indirection cell holding the typed entry of compiled `callee` (so a
+    /// later recompilation is seen by every caller), or `None` when calls to it must go through
+    /// the runtime (`rt_call`).
+    fn call_slot(&mut self, callee: FuncId) -> Option<*const u8>;
+}
+
+/// One compiled function.
+pub struct CompiledFunction {
+    pub func: FuncId,
+    /// `extern "C" fn(ctx, params..., [out]) -> [ret]`, see the crate docs.
+    pub typed_entry: *const u8,
+    /// `extern "C" fn(ctx, args: *const Value, out: *mut Value) -> i8`.
+    pub boxed_entry: *const u8,
+    pub code_size: usize,
+    pub compile_time: Duration,
+    /// Source locations of the instructions that may raise an error, in the order the code
+    /// passes them to the runtime.
+    pub trap_sites: Vec<SrcLoc>,
+    /// The backend's handle on the memory holding the code; give it back to `free`.
+    pub handle: CodeHandle,
+}
+
+/// Owns compiled code until the backend frees it.
+pub struct CodeHandle(pub Box<dyn std::any::Any>);
+
+/// Why a function could not be compiled; the runtime keeps interpreting it and reports this.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompileError(pub String);
+
+impl std::fmt::Display for CompileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A code generator.
+pub trait Backend {
+    fn name(&self) -> &'static str;
+    /// Compiles `func` of `module`, which must be at level `typed` or `lowered`.
+    fn compile(
+        &mut self,
+        module: &Module,
+        func: FuncId,
+        abi: &mut dyn RuntimeAbi,
+    ) -> Result<CompiledFunction, CompileError>;
+    /// Frees the memory of compiled code. The caller guarantees that nothing runs it anymore
+    /// and no indirection cell points into it.
+    fn free(&mut self, code: CompiledFunction);
+    /// The backend's own IR for a function (`--emit=clif`).
+    fn emit_text(
+        &mut self,
+        module: &Module,
+        func: FuncId,
+        abi: &mut dyn RuntimeAbi,
+    ) -> Result<String, CompileError>;
+}
+
+/// How a value of IR type `t` is held by compiled code.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Repr {
+    I64,
+    F64,
+    /// A bool as an 8-bit integer (0 or 1).
+    Bool,
+    /// `unit`: an I64 zero.
+    Unit,
+    /// A pointer to a 16-byte `Value`.
+    Memory,
+}
+
+pub fn repr_of(t: Type) -> Repr {
+    match t {
+        Type::I64 => Repr::I64,
+        Type::F64 => Repr::F64,
+        Type::Bool => Repr::Bool,
+        Type::Unit => Repr::Unit,
+        _ => Repr::Memory,
+    }
+}
+
+/// Whether a function's result comes back through an out-pointer (memory types).
+pub fn returns_in_memory(f: &Function) -> bool {
+    repr_of(f.ret) == Repr::Memory
+}
+
+/// Runtime value tags (the runtime's `Value` is `repr(C, u64)`: tag, then payload).
+pub mod tags {
+    pub const NIL: u64 = 0;
+    pub const BOOL: u64 = 1;
+    pub const INT: u64 = 2;
+    pub const FLOAT: u64 = 3;
+    pub const STR: u64 = 4;
+    pub const ARRAY: u64 = 5;
+    pub const TUPLE: u64 = 6;
+    pub const FUNC: u64 = 7;
+    pub const CLOSURE: u64 = 8;
+    pub const CELL: u64 = 9;
+}
+
+/// Error kinds compiled code raises itself (the runtime turns them into the interpreter's
+/// messages).
+pub mod errors {
+    pub const ADD_OVERFLOW: i32 = 1;
+    pub const SUB_OVERFLOW: i32 = 2;
+    pub const MUL_OVERFLOW: i32 = 3;
+    pub const DIV_OVERFLOW: i32 = 4;
+    pub const NEG_OVERFLOW: i32 = 5;
+    pub const DIV_BY_ZERO: i32 = 6;
+    pub const SHIFT_RANGE: i32 = 7;
+    pub const STACK_OVERFLOW: i32 = 8;
+    pub const TRAP: i32 = 9;
+}
+
+/// The kind of a helper argument or result.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Arg {
+    /// A pointer (the context, a `Value`, an array of `Value`s).
+    Ptr,
+    I32,
+    I64,
+    F64,
+    /// An 8-bit integer: a bool, or a status (0 success, 1 an error is pending).
+    I8,
+}
+
+/// An `extern "C"` runtime helper compiled code calls.
+pub struct Helper {
+    pub name: &'static str,
+    pub params: &'static [Arg],
+    pub ret: Option<Arg>,
+}
+
+use Arg::*;
+
+/// Every helper compiled code may call. The runtime provides each (a test checks). Arguments
+/// named `func`/`loc` are the IR function id and a packed source location ([`pack_loc`]) for
+/// error positions; helpers that may fail return an `I8` status.
+pub const HELPERS: &[Helper] = &[
+    // (ctx, error kind, shift amount or 0, func, loc): records an error raised by compiled code.
+    Helper {
+        name: "rt_error",
+        params: &[Ptr, I32, I64, I32, I64],
+        ret: None,
+    },
+    // (ctx, func, loc): adds a frame to the pending error while unwinding.
+    Helper {
+        name: "rt_frame",
+        params: &[Ptr, I32, I64],
+        ret: None,
+    },
+    // (ctx, message string value, func, loc): `cf.trap`.
+    Helper {
+        name: "rt_trap",
+        params: &[Ptr, Ptr, I32, I64],
+        ret: None,
+    },
+    // (slots, count): drops heap values, leaving nil.
+    Helper {
+        name: "rt_drop",
+        params: &[Ptr, I64],
+        ret: None,
+    },
+    // (dst, src): dst = src.clone().
+    Helper {
+        name: "rt_copy",
+        params: &[Ptr, Ptr],
+        ret: None,
+    },
+    Helper {
+        name: "rt_fmod",
+        params: &[F64, F64],
+        ret: Some(F64),
+    },
+    // (ctx, values, count, newline).
+    Helper {
+        name: "rt_print",
+        params: &[Ptr, Ptr, I64, I8],
+        ret: Some(I8),
+    },
+    // (ctx, out, a, b)
+    Helper {
+        name: "rt_str_concat",
+        params: &[Ptr, Ptr, Ptr, Ptr],
+        ret: Some(I8),
+    },
+    // (ctx, out, value)
+    Helper {
+        name: "rt_str_from",
+        params: &[Ptr, Ptr, Ptr],
+        ret: Some(I8),
+    },
+    Helper {
+        name: "rt_len",
+        params: &[Ptr],
+        ret: Some(I64),
+    },
+    // (ctx, out, string, index, func, loc)
+    Helper {
+        name: "rt_str_index",
+        params: &[Ptr, Ptr, Ptr, I64, I32, I64],
+        ret: Some(I8),
+    },
+    // (a, b, predicate) -> bool
+    Helper {
+        name: "rt_str_cmp",
+        params: &[Ptr, Ptr, I32],
+        ret: Some(I8),
+    },
+    // (ctx, out, elements, count)
+    Helper {
+        name: "rt_array_new",
+        params: &[Ptr, Ptr, Ptr, I64],
+        ret: Some(I8),
+    },
+    Helper {
+        name: "rt_tuple_new",
+        params: &[Ptr, Ptr, Ptr, I64],
+        ret: Some(I8),
+    },
+    // (ctx, out, array, index, func, loc)
+    Helper {
+        name: "rt_array_get",
+        params: &[Ptr, Ptr, Ptr, I64, I32, I64],
+        ret: Some(I8),
+    },
+    // (ctx, array, index, value, func, loc)
+    Helper {
+        name: "rt_array_set",
+        params: &[Ptr, Ptr, I64, Ptr, I32, I64],
+        ret: Some(I8),
+    },
+    // (ctx, array, value, func, loc)
+    Helper {
+        name: "rt_array_push",
+        params: &[Ptr, Ptr, Ptr, I32, I64],
+        ret: Some(I8),
+    },
+    // (ctx, out, a, b)
+    Helper {
+        name: "rt_array_concat",
+        params: &[Ptr, Ptr, Ptr, Ptr],
+        ret: Some(I8),
+    },
+    // (ctx, out, global, func, loc)
+    Helper {
+        name: "rt_global_load",
+        params: &[Ptr, Ptr, I32, I32, I64],
+        ret: Some(I8),
+    },
+    // (ctx, global, value)
+    Helper {
+        name: "rt_global_store",
+        params: &[Ptr, I32, Ptr],
+        ret: Some(I8),
+    },
+    // (ctx, out, value)
+    Helper {
+        name: "rt_cell_new",
+        params: &[Ptr, Ptr, Ptr],
+        ret: Some(I8),
+    },
+    // (ctx, out, cell)
+    Helper {
+        name: "rt_cell_load",
+        params: &[Ptr, Ptr, Ptr],
+        ret: Some(I8),
+    },
+    // (ctx, cell, value)
+    Helper {
+        name: "rt_cell_store",
+        params: &[Ptr, Ptr, Ptr],
+        ret: Some(I8),
+    },
+    // (ctx, out, func)
+    Helper {
+        name: "rt_func_ref",
+        params: &[Ptr, Ptr, I32],
+        ret: Some(I8),
+    },
+    // (ctx, out, func, captures, count)
+    Helper {
+        name: "rt_closure_new",
+        params: &[Ptr, Ptr, I32, Ptr, I64],
+        ret: Some(I8),
+    },
+    // (ctx, out, callee func, args, count, caller func, loc): a call the runtime performs.
+    Helper {
+        name: "rt_call",
+        params: &[Ptr, Ptr, I32, Ptr, I64, I32, I64],
+        ret: Some(I8),
+    },
+    // (ctx, out, args (the callee value first), count, caller func, loc)
+    Helper {
+        name: "rt_call_value",
+        params: &[Ptr, Ptr, Ptr, I64, I32, I64],
+        ret: Some(I8),
+    },
+    // (ctx, out, func, guard instruction, live values): a failed guard; the runtime finishes
+    // the frame in the interpreter and writes its result to out.
+    Helper {
+        name: "rt_deopt",
+        params: &[Ptr, Ptr, I32, I32, Ptr],
+        ret: Some(I8),
+    },
+];
+
+/// Offsets of the fields of the runtime's `JitContext` that compiled code reads and writes.
+pub mod ctx {
+    /// `u64`: current depth of compiled calls.
+    pub const DEPTH: i32 = 0;
+    /// `u64`: the depth limit.
+    pub const MAX_DEPTH: i32 = 8;
+    /// `u64`: non-zero while an error is pending.
+    pub const ERROR: i32 = 16;
+}
+
+/// Packs a source location for a helper argument.
+pub fn pack_loc(loc: SrcLoc) -> i64 {
+    ((loc.line as i64) << 32) | loc.col as i64
+}
+
+/// The inverse of [`pack_loc`].
+pub fn unpack_loc(v: i64) -> SrcLoc {
+    SrcLoc::new((v >> 32) as u32, (v & 0xffff_ffff) as u32)
+}

@@ -11,7 +11,11 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 /// A dynamically typed Ruchy value.
+///
+/// The layout is fixed (`repr(C, u64)`: an 8-byte tag, then an 8-byte payload) so that compiled
+/// code can read and write values in memory: the tag numbers are [`Value::TAG_NIL`] and friends.
 #[derive(Clone, Debug, Default)]
+#[repr(C, u64)]
 pub enum Value {
     #[default]
     Nil,
@@ -38,6 +42,19 @@ pub struct Closure {
 }
 
 impl Value {
+    /// Tags of the fixed layout, in declaration order.
+    pub const TAG_NIL: u64 = 0;
+    pub const TAG_BOOL: u64 = 1;
+    pub const TAG_INT: u64 = 2;
+    pub const TAG_FLOAT: u64 = 3;
+    pub const TAG_STR: u64 = 4;
+    pub const TAG_ARRAY: u64 = 5;
+    pub const TAG_TUPLE: u64 = 6;
+    pub const TAG_FUNC: u64 = 7;
+    pub const TAG_CLOSURE: u64 = 8;
+    pub const TAG_CELL: u64 = 9;
+    pub const TAG_UNDEF: u64 = 10;
+
     pub fn str(s: impl Into<String>) -> Value {
         Value::Str(Rc::new(s.into()))
     }
@@ -84,5 +101,20 @@ mod tests {
     #[test]
     fn value_is_two_words() {
         assert_eq!(std::mem::size_of::<Value>(), 16);
+    }
+
+    #[test]
+    fn layout_tags_match_declaration_order() {
+        fn tag(v: &Value) -> u64 {
+            // SAFETY: `Value` is `repr(C, u64)`, so its first 8 bytes are the tag.
+            unsafe { *(v as *const Value as *const u64) }
+        }
+        assert_eq!(tag(&Value::Nil), Value::TAG_NIL);
+        assert_eq!(tag(&Value::Bool(true)), Value::TAG_BOOL);
+        assert_eq!(tag(&Value::Int(5)), Value::TAG_INT);
+        assert_eq!(tag(&Value::Float(1.0)), Value::TAG_FLOAT);
+        assert_eq!(tag(&Value::str("s")), Value::TAG_STR);
+        assert_eq!(tag(&Value::array(vec![])), Value::TAG_ARRAY);
+        assert_eq!(tag(&Value::Undef), Value::TAG_UNDEF);
     }
 }

@@ -1,0 +1,1365 @@
+//! Tier 1: a quick JIT with Cranelift.
+//!
+//! Each compiled function gets its own `JITModule`, so that freeing one function really frees
+//! its memory (cranelift-jit can only free whole modules). Calls to other compiled functions go
+//! through the runtime's indirection cells, so recompiling a callee never requires recompiling
+//! its callers.
+
+use crate::{
+    ctx, errors, pack_loc, repr_of, returns_in_memory, tags, Arg, Backend, CodeHandle,
+    CompileError, CompiledFunction, Repr, RuntimeAbi, HELPERS,
+};
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{
+    types, AbiParam, BlockArg, FuncRef, InstBuilder, MemFlagsData, Signature, StackSlotData,
+    StackSlotKind, UserFuncName, Value as ClValue,
+};
+use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, FuncId as ClFuncId, Linkage, Module as _};
+use ruchy_ir::{
+    Block, CmpPred, EntityRef, FuncId, Function, Imm, Inst, Module, Opcode, SrcLoc, Type, Value,
+};
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// The Cranelift backend.
+pub struct CraneliftBackend {
+    isa: OwnedTargetIsa,
+}
+
+impl CraneliftBackend {
+    pub fn new() -> Result<Self, CompileError> {
+        let mut flags = settings::builder();
+        let set = |f: &mut settings::Builder, k: &str, v: &str| {
+            f.set(k, v)
+                .map_err(|e| CompileError(format!("cranelift setting {k}: {e}")))
+        };
+        set(&mut flags, "use_colocated_libcalls", "false")?;
+        set(&mut flags, "is_pic", "false")?;
+        set(&mut flags, "opt_level", "speed")?;
+        let isa_builder = cranelift_native::builder()
+            .map_err(|e| CompileError(format!("host not supported: {e}")))?;
+        let isa = isa_builder
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| CompileError(format!("cannot build the target ISA: {e}")))?;
+        Ok(CraneliftBackend { isa })
+    }
+
+    fn new_module(&self, abi: &dyn RuntimeAbi) -> Result<JITModule, CompileError> {
+        let mut builder = JITBuilder::with_isa(self.isa.clone(), default_libcall_names());
+        for h in HELPERS {
+            let addr = abi.helper(h.name).ok_or_else(|| {
+                CompileError(format!("the runtime does not provide `{}`", h.name))
+            })?;
+            builder.symbol(h.name, addr);
+        }
+        Ok(JITModule::new(builder))
+    }
+
+    /// Builds the code of `func` into `jit`; returns the ids of the typed and boxed entries and
+    /// the text of the typed entry when asked.
+    fn build(
+        &self,
+        jit: &mut JITModule,
+        module: &Module,
+        func: FuncId,
+        abi: &mut dyn RuntimeAbi,
+        want_text: bool,
+    ) -> Result<(ClFuncId, ClFuncId, Vec<SrcLoc>, Option<String>, usize), CompileError> {
+        let f = &module.funcs[func];
+        if f.level == ruchy_ir::Level::Dyn {
+            return Err(CompileError(format!("@{} is at the dyn level", f.name)));
+        }
+        let ptr = jit.target_config().pointer_type();
+        let typed_sig = native_signature(jit, f);
+        let name = format!("{}#{}", f.name, func.index());
+        let typed_id = jit
+            .declare_function(&name, Linkage::Local, &typed_sig)
+            .map_err(|e| CompileError(e.to_string()))?;
+        let mut helpers: HashMap<&'static str, ClFuncId> = HashMap::new();
+        for h in HELPERS {
+            let mut sig = jit.make_signature();
+            for &a in h.params {
+                sig.params.push(AbiParam::new(arg_type(a, ptr)));
+            }
+            if let Some(r) = h.ret {
+                sig.returns.push(AbiParam::new(arg_type(r, ptr)));
+            }
+            let id = jit
+                .declare_function(h.name, Linkage::Import, &sig)
+                .map_err(|e| CompileError(e.to_string()))?;
+            helpers.insert(h.name, id);
+        }
+        let mut ctx = jit.make_context();
+        ctx.func.signature = typed_sig.clone();
+        ctx.func.name = UserFuncName::user(0, typed_id.as_u32());
+        let mut fbc = FunctionBuilderContext::new();
+        let trap_sites;
+        {
+            let b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
+            let mut lw = Lower::new(b, module, func, f, jit, &helpers, abi, ptr);
+            lw.run()?;
+            trap_sites = std::mem::take(&mut lw.trap_sites);
+            lw.b.seal_all_blocks();
+            lw.b.finalize(jit.target_config());
+        }
+        let text = if want_text {
+            Some(ctx.func.display().to_string())
+        } else {
+            None
+        };
+        jit.define_function(typed_id, &mut ctx)
+            .map_err(|e| CompileError(format!("cranelift rejected @{}: {e:?}", f.name)))?;
+        let mut size = ctx
+            .compiled_code()
+            .map(|c| c.code_info().total_size as usize)
+            .unwrap_or(0);
+        jit.clear_context(&mut ctx);
+
+        // The boxed entry: unboxes arguments from an array of values, calls the typed entry and
+        // boxes its result.
+        let mut boxed_sig = jit.make_signature();
+        for _ in 0..3 {
+            boxed_sig.params.push(AbiParam::new(ptr));
+        }
+        boxed_sig.returns.push(AbiParam::new(types::I8));
+        let boxed_id = jit
+            .declare_function(&format!("{name}.boxed"), Linkage::Local, &boxed_sig)
+            .map_err(|e| CompileError(e.to_string()))?;
+        ctx.func.signature = boxed_sig;
+        ctx.func.name = UserFuncName::user(0, boxed_id.as_u32());
+        {
+            let mut b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
+            let entry = b.create_block();
+            b.append_block_params_for_function_params(entry);
+            b.switch_to_block(entry);
+            let p = b.block_params(entry).to_vec();
+            let (cx, args, out) = (p[0], p[1], p[2]);
+            let mut call_args = vec![cx];
+            for (i, &t) in f.params.iter().enumerate() {
+                let off = 16 * i as i32;
+                let v = match repr_of(t) {
+                    Repr::I64 | Repr::Unit => {
+                        b.ins()
+                            .load(types::I64, MemFlagsData::trusted(), args, off + 8)
+                    }
+                    Repr::F64 => b
+                        .ins()
+                        .load(types::F64, MemFlagsData::trusted(), args, off + 8),
+                    Repr::Bool => b
+                        .ins()
+                        .load(types::I8, MemFlagsData::trusted(), args, off + 8),
+                    Repr::Memory => b.ins().iadd_imm_s(args, off as i64),
+                };
+                call_args.push(v);
+            }
+            if returns_in_memory(f) {
+                call_args.push(out);
+            }
+            let callee = jit.declare_func_in_func(typed_id, b.func);
+            let call = b.ins().call(callee, &call_args);
+            let results = b.inst_results(call).to_vec();
+            if let Some(&r) = results.first() {
+                store_boxed_raw(&mut b, out, r, f.ret);
+            }
+            let err = b
+                .ins()
+                .load(types::I64, MemFlagsData::trusted(), cx, ctx::ERROR);
+            let status = b.ins().ireduce(types::I8, err);
+            b.ins().return_(&[status]);
+            b.seal_all_blocks();
+            b.finalize(jit.target_config());
+        }
+        jit.define_function(boxed_id, &mut ctx).map_err(|e| {
+            CompileError(format!(
+                "cranelift rejected the boxed entry of @{}: {e:?}",
+                f.name
+            ))
+        })?;
+        size += ctx
+            .compiled_code()
+            .map(|c| c.code_info().total_size as usize)
+            .unwrap_or(0);
+        jit.clear_context(&mut ctx);
+        Ok((typed_id, boxed_id, trap_sites, text, size))
+    }
+}
+
+impl Backend for CraneliftBackend {
+    fn name(&self) -> &'static str {
+        "cranelift"
+    }
+
+    fn compile(
+        &mut self,
+        module: &Module,
+        func: FuncId,
+        abi: &mut dyn RuntimeAbi,
+    ) -> Result<CompiledFunction, CompileError> {
+        let start = Instant::now();
+        let mut jit = self.new_module(abi)?;
+        let (typed_id, boxed_id, trap_sites, _, code_size) =
+            self.build(&mut jit, module, func, abi, false)?;
+        jit.finalize_definitions()
+            .map_err(|e| CompileError(e.to_string()))?;
+        let typed_entry = jit.get_finalized_function(typed_id);
+        let boxed_entry = jit.get_finalized_function(boxed_id);
+        Ok(CompiledFunction {
+            func,
+            typed_entry,
+            boxed_entry,
+            code_size,
+            compile_time: start.elapsed(),
+            trap_sites,
+            handle: CodeHandle(Box::new(jit)),
+        })
+    }
+
+    fn free(&mut self, code: CompiledFunction) {
+        if let Ok(jit) = code.handle.0.downcast::<JITModule>() {
+            // SAFETY: the runtime calls `free` only once nothing can run this code anymore: its
+            // method-cache entry and indirection cell no longer point into it.
+            unsafe { jit.free_memory() };
+        }
+    }
+
+    fn emit_text(
+        &mut self,
+        module: &Module,
+        func: FuncId,
+        abi: &mut dyn RuntimeAbi,
+    ) -> Result<String, CompileError> {
+        let mut jit = self.new_module(abi)?;
+        let (_, _, _, text, _) = self.build(&mut jit, module, func, abi, true)?;
+        Ok(text.unwrap_or_default())
+    }
+}
+
+fn arg_type(a: Arg, ptr: types::Type) -> types::Type {
+    match a {
+        Arg::Ptr => ptr,
+        Arg::I32 => types::I32,
+        Arg::I64 => types::I64,
+        Arg::F64 => types::F64,
+        Arg::I8 => types::I8,
+    }
+}
+
+fn cl_type(r: Repr, ptr: types::Type) -> types::Type {
+    match r {
+        Repr::I64 | Repr::Unit => types::I64,
+        Repr::F64 => types::F64,
+        Repr::Bool => types::I8,
+        Repr::Memory => ptr,
+    }
+}
+
+/// The typed entry's signature: `(ctx, params..., [out]) -> [ret]`.
+pub fn native_signature(jit: &JITModule, f: &Function) -> Signature {
+    let ptr = jit.target_config().pointer_type();
+    let mut sig = jit.make_signature();
+    sig.params.push(AbiParam::new(ptr));
+    for &t in &f.params {
+        sig.params.push(AbiParam::new(cl_type(repr_of(t), ptr)));
+    }
+    if returns_in_memory(f) {
+        sig.params.push(AbiParam::new(ptr));
+    } else {
+        sig.returns
+            .push(AbiParam::new(cl_type(repr_of(f.ret), ptr)));
+    }
+    sig
+}
+
+fn tag_of(t: Type) -> Option<u64> {
+    Some(match t {
+        Type::Unit => tags::NIL,
+        Type::Bool => tags::BOOL,
+        Type::I64 => tags::INT,
+        Type::F64 => tags::FLOAT,
+        Type::Str => tags::STR,
+        Type::Array(_) => tags::ARRAY,
+        Type::Tuple => tags::TUPLE,
+        Type::Cell => tags::CELL,
+        Type::Func | Type::Closure | Type::Any => return None,
+    })
+}
+
+/// Stores a register value into a `Value` slot as tag and payload, without dropping what the
+/// slot held (the slot must hold no heap value).
+fn store_boxed_raw(b: &mut FunctionBuilder, slot: ClValue, v: ClValue, t: Type) {
+    let (tag, payload) = match repr_of(t) {
+        Repr::I64 => (tags::INT, Some(v)),
+        Repr::F64 => (tags::FLOAT, Some(v)),
+        Repr::Bool => (tags::BOOL, Some(v)),
+        Repr::Unit | Repr::Memory => (tags::NIL, None),
+    };
+    let tagv = b.ins().iconst(types::I64, tag as i64);
+    b.ins().store(MemFlagsData::trusted(), tagv, slot, 0);
+    if let Some(p) = payload {
+        b.ins().store(MemFlagsData::trusted(), p, slot, 8);
+    }
+}
+
+/// How an IR value is held while compiling.
+#[derive(Copy, Clone, Debug)]
+enum Val {
+    /// In a register.
+    Reg(ClValue),
+    /// A pointer to a `Value` in memory.
+    Mem(ClValue),
+}
+
+struct Lower<'a, 'b> {
+    b: FunctionBuilder<'b>,
+    module: &'a Module,
+    func_id: FuncId,
+    f: &'a Function,
+    jit: &'a mut JITModule,
+    helper_ids: &'a HashMap<&'static str, ClFuncId>,
+    helper_refs: HashMap<&'static str, FuncRef>,
+    abi: &'a mut dyn RuntimeAbi,
+    ptr: types::Type,
+    ctx: ClValue,
+    /// The caller's slot for a memory-typed result.
+    out: Option<ClValue>,
+    vals: HashMap<Value, Val>,
+    blocks: HashMap<Block, cranelift_codegen::ir::Block>,
+    /// This function's own `Value` slots (one per memory-typed SSA value defined here), which
+    /// are dropped on every exit.
+    slots_base: Option<ClValue>,
+    slot_index: HashMap<Value, u32>,
+    nslots: u32,
+    pub trap_sites: Vec<SrcLoc>,
+}
+
+impl<'a, 'b> Lower<'a, 'b> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        b: FunctionBuilder<'b>,
+        module: &'a Module,
+        func_id: FuncId,
+        f: &'a Function,
+        jit: &'a mut JITModule,
+        helper_ids: &'a HashMap<&'static str, ClFuncId>,
+        abi: &'a mut dyn RuntimeAbi,
+        ptr: types::Type,
+    ) -> Self {
+        Lower {
+            b,
+            module,
+            func_id,
+            f,
+            jit,
+            helper_ids,
+            helper_refs: HashMap::new(),
+            abi,
+            ptr,
+            ctx: ClValue::from_u32(0),
+            out: None,
+            vals: HashMap::new(),
+            blocks: HashMap::new(),
+            slots_base: None,
+            slot_index: HashMap::new(),
+            nslots: 0,
+            trap_sites: vec![],
+        }
+    }
+
+    fn err(&self, what: impl Into<String>) -> CompileError {
+        CompileError(format!("@{}: {}", self.f.name, what.into()))
+    }
+
+    fn helper(&mut self, name: &'static str) -> FuncRef {
+        if let Some(&r) = self.helper_refs.get(name) {
+            return r;
+        }
+        let id = self.helper_ids[name];
+        let r = self.jit.declare_func_in_func(id, self.b.func);
+        self.helper_refs.insert(name, r);
+        r
+    }
+
+    fn call_helper(&mut self, name: &'static str, args: &[ClValue]) -> Option<ClValue> {
+        let r = self.helper(name);
+        let call = self.b.ins().call(r, args);
+        self.b.inst_results(call).first().copied()
+    }
+
+    fn iconst(&mut self, t: types::Type, v: i64) -> ClValue {
+        self.b.ins().iconst(t, v)
+    }
+
+    fn ty(&self, v: Value) -> Type {
+        self.f.dfg.value_type(v)
+    }
+
+    /// The slot of a memory-typed value defined in this function.
+    fn slot_ptr(&mut self, v: Value) -> ClValue {
+        let k = self.slot_index[&v];
+        let base = self.slots_base.expect("slots allocated");
+        self.b.ins().iadd_imm_s(base, 16 * k as i64)
+    }
+
+    fn site(&mut self, loc: SrcLoc) -> (ClValue, ClValue) {
+        self.trap_sites.push(loc);
+        let fid = self.iconst(types::I32, self.func_id.index() as i64);
+        let l = self.iconst(types::I64, pack_loc(loc));
+        (fid, l)
+    }
+
+    fn run(&mut self) -> Result<(), CompileError> {
+        let f = self.f;
+        let entry_ir = f.entry_block().ok_or_else(|| self.err("no body"))?;
+        // Memory-typed values defined here get slots: block parameters (except the entry's,
+        // which the caller owns) and instruction results.
+        for &bb in f.layout.blocks() {
+            if bb != entry_ir {
+                for &p in f.dfg.block_params(bb) {
+                    if repr_of(self.ty(p)) == Repr::Memory {
+                        self.slot_index.insert(p, self.nslots);
+                        self.nslots += 1;
+                    }
+                }
+            }
+            for &i in f.layout.block_insts(bb) {
+                if let Some(r) = f.dfg.insts[i].result {
+                    if repr_of(self.ty(r)) == Repr::Memory {
+                        self.slot_index.insert(r, self.nslots);
+                        self.nslots += 1;
+                    }
+                }
+            }
+        }
+        let entry = self.b.create_block();
+        self.b.append_block_params_for_function_params(entry);
+        self.b.switch_to_block(entry);
+        let params = self.b.block_params(entry).to_vec();
+        self.ctx = params[0];
+        for (k, &p) in f.dfg.block_params(entry_ir).iter().enumerate() {
+            let cv = params[k + 1];
+            let v = if repr_of(self.ty(p)) == Repr::Memory {
+                Val::Mem(cv)
+            } else {
+                Val::Reg(cv)
+            };
+            self.vals.insert(p, v);
+        }
+        if returns_in_memory(f) {
+            self.out = params.last().copied();
+        }
+        // Zeroed slots hold nil.
+        if self.nslots > 0 {
+            let ss = self.b.create_sized_stack_slot(StackSlotData::new(
+                StackSlotKind::ExplicitSlot,
+                16 * self.nslots,
+                4,
+            ));
+            let base = self.b.ins().stack_addr(self.ptr, ss, 0);
+            let zero = self.iconst(types::I64, 0);
+            for k in 0..self.nslots {
+                self.b
+                    .ins()
+                    .store(MemFlagsData::trusted(), zero, base, 16 * k as i32);
+            }
+            self.slots_base = Some(base);
+        }
+        // Depth check: compiled recursion ends in the same clean "stack overflow" as interpreted.
+        let depth = self
+            .b
+            .ins()
+            .load(types::I64, MemFlagsData::trusted(), self.ctx, ctx::DEPTH);
+        let depth1 = self.b.ins().iadd_imm_s(depth, 1);
+        self.b
+            .ins()
+            .store(MemFlagsData::trusted(), depth1, self.ctx, ctx::DEPTH);
+        let max = self.b.ins().load(
+            types::I64,
+            MemFlagsData::trusted(),
+            self.ctx,
+            ctx::MAX_DEPTH,
+        );
+        let over = self.b.ins().icmp(IntCC::UnsignedGreaterThan, depth1, max);
+        let overflow = self.b.create_block();
+        let body = self.b.create_block();
+        self.b.ins().brif(over, overflow, &[], body, &[]);
+        self.b.switch_to_block(overflow);
+        let kind = self.iconst(types::I32, errors::STACK_OVERFLOW as i64);
+        let zero = self.iconst(types::I64, 0);
+        let (fid, l) = self.site(f.loc);
+        let ctxv = self.ctx;
+        self.call_helper("rt_error", &[ctxv, kind, zero, fid, l]);
+        self.call_helper("rt_frame", &[ctxv, fid, l]);
+        self.exit_with_error_no_frame();
+        self.b.switch_to_block(body);
+        // IR blocks.
+        for &bb in f.layout.blocks() {
+            let cb = self.b.create_block();
+            self.blocks.insert(bb, cb);
+            if bb != entry_ir {
+                for &p in f.dfg.block_params(bb) {
+                    match repr_of(self.ty(p)) {
+                        Repr::Memory => {}
+                        r => {
+                            let v = self.b.append_block_param(cb, cl_type(r, self.ptr));
+                            self.vals.insert(p, Val::Reg(v));
+                        }
+                    }
+                }
+            }
+        }
+        for &bb in f.layout.blocks() {
+            if bb != entry_ir {
+                for &p in f.dfg.block_params(bb) {
+                    if repr_of(self.ty(p)) == Repr::Memory {
+                        let ptr = self.slot_ptr_at_entry(p);
+                        self.vals.insert(p, Val::Mem(ptr));
+                    }
+                }
+            }
+        }
+        let first = self.blocks[&entry_ir];
+        self.b.ins().jump(first, &[]);
+        for &bb in f.layout.blocks() {
+            let cb = self.blocks[&bb];
+            self.b.switch_to_block(cb);
+            for &i in f.layout.block_insts(bb) {
+                self.inst(i)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The address of a block parameter's slot, computed once in the entry block (it dominates
+    /// every use).
+    fn slot_ptr_at_entry(&mut self, v: Value) -> ClValue {
+        self.slot_ptr(v)
+    }
+
+    /// The value of an operand, in the representation `want`.
+    fn get(&mut self, v: Value) -> Result<Val, CompileError> {
+        self.vals
+            .get(&v)
+            .copied()
+            .ok_or_else(|| self.err(format!("{v} used before its definition")))
+    }
+
+    fn reg(&mut self, v: Value) -> Result<ClValue, CompileError> {
+        match self.get(v)? {
+            Val::Reg(r) => Ok(r),
+            Val::Mem(_) => Err(self.err(format!("{v} is not in a register"))),
+        }
+    }
+
+    /// A pointer to a `Value` holding `v`: its slot, or a temporary boxed copy of a register.
+    fn mem(&mut self, v: Value) -> Result<ClValue, CompileError> {
+        match self.get(v)? {
+            Val::Mem(p) => Ok(p),
+            Val::Reg(r) => {
+                let ss = self.b.create_sized_stack_slot(StackSlotData::new(
+                    StackSlotKind::ExplicitSlot,
+                    16,
+                    4,
+                ));
+                let p = self.b.ins().stack_addr(self.ptr, ss, 0);
+                let ty = self.ty(v);
+                store_boxed_raw(&mut self.b, p, r, ty);
+                Ok(p)
+            }
+        }
+    }
+
+    /// A temporary array of values (borrowed bitwise copies, never dropped) for helpers that
+    /// take several.
+    fn value_array(&mut self, vs: &[Value]) -> Result<(ClValue, ClValue), CompileError> {
+        let n = vs.len().max(1) as u32;
+        let ss = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            16 * n,
+            4,
+        ));
+        let base = self.b.ins().stack_addr(self.ptr, ss, 0);
+        for (k, &v) in vs.iter().enumerate() {
+            let off = 16 * k as i32;
+            match self.get(v)? {
+                Val::Mem(p) => {
+                    let t = self.b.ins().load(types::I64, MemFlagsData::trusted(), p, 0);
+                    let q = self.b.ins().load(types::I64, MemFlagsData::trusted(), p, 8);
+                    self.b.ins().store(MemFlagsData::trusted(), t, base, off);
+                    self.b
+                        .ins()
+                        .store(MemFlagsData::trusted(), q, base, off + 8);
+                }
+                Val::Reg(r) => {
+                    let p = self.b.ins().iadd_imm_s(base, off as i64);
+                    let ty = self.ty(v);
+                    store_boxed_raw(&mut self.b, p, r, ty);
+                }
+            }
+        }
+        let count = self.iconst(types::I64, vs.len() as i64);
+        Ok((base, count))
+    }
+
+    /// Writes `v` into the memory slot `dst` (dropping what it held).
+    fn store_into(&mut self, dst: ClValue, v: Value) -> Result<(), CompileError> {
+        match self.get(v)? {
+            Val::Mem(p) => {
+                self.call_helper("rt_copy", &[dst, p]);
+            }
+            Val::Reg(r) => {
+                let one = self.iconst(types::I64, 1);
+                self.call_helper("rt_drop", &[dst, one]);
+                let ty = self.ty(v);
+                store_boxed_raw(&mut self.b, dst, r, ty);
+            }
+        }
+        Ok(())
+    }
+
+    /// Leaves the function after an error was recorded and this frame added: drops the slots,
+    /// restores the depth and returns dummy values.
+    fn exit_with_error_no_frame(&mut self) {
+        self.release();
+        let rets: Vec<ClValue> = match self.f.ret {
+            _ if returns_in_memory(self.f) => vec![],
+            t => {
+                let ty = cl_type(repr_of(t), self.ptr);
+                vec![if ty == types::F64 {
+                    self.b.ins().f64const(0.0)
+                } else {
+                    self.b.ins().iconst(ty, 0)
+                }]
+            }
+        };
+        self.b.ins().return_(&rets);
+    }
+
+    /// Drops this frame's slots and decrements the depth.
+    fn release(&mut self) {
+        if let Some(base) = self.slots_base {
+            let n = self.iconst(types::I64, self.nslots as i64);
+            self.call_helper("rt_drop", &[base, n]);
+        }
+        let depth = self
+            .b
+            .ins()
+            .load(types::I64, MemFlagsData::trusted(), self.ctx, ctx::DEPTH);
+        let d = self.b.ins().iadd_imm_s(depth, -1);
+        self.b
+            .ins()
+            .store(MemFlagsData::trusted(), d, self.ctx, ctx::DEPTH);
+    }
+
+    /// Branches to an error exit (recording this frame at `loc`) when `failed` is non-zero.
+    fn check(&mut self, failed: ClValue, loc: SrcLoc) {
+        let err = self.b.create_block();
+        let ok = self.b.create_block();
+        self.b.ins().brif(failed, err, &[], ok, &[]);
+        self.b.switch_to_block(err);
+        let (fid, l) = self.site(loc);
+        let c = self.ctx;
+        self.call_helper("rt_frame", &[c, fid, l]);
+        self.exit_with_error_no_frame();
+        self.b.switch_to_block(ok);
+    }
+
+    /// Raises error `kind` when `cond` is non-zero.
+    fn raise_if(&mut self, cond: ClValue, kind: i32, extra: ClValue, loc: SrcLoc) {
+        let err = self.b.create_block();
+        let ok = self.b.create_block();
+        self.b.ins().brif(cond, err, &[], ok, &[]);
+        self.b.switch_to_block(err);
+        let k = self.iconst(types::I32, kind as i64);
+        let (fid, l) = self.site(loc);
+        let c = self.ctx;
+        self.call_helper("rt_error", &[c, k, extra, fid, l]);
+        self.call_helper("rt_frame", &[c, fid, l]);
+        self.exit_with_error_no_frame();
+        self.b.switch_to_block(ok);
+    }
+
+    fn status_check(&mut self, status: Option<ClValue>, loc: SrcLoc) {
+        if let Some(s) = status {
+            self.check(s, loc);
+        }
+    }
+
+    /// The destination slot of a memory-typed result.
+    fn result_slot(&mut self, i: Inst) -> Result<(Value, ClValue), CompileError> {
+        let r = self.f.dfg.insts[i]
+            .result
+            .ok_or_else(|| self.err("missing result"))?;
+        let p = self.slot_ptr(r);
+        self.vals.insert(r, Val::Mem(p));
+        Ok((r, p))
+    }
+
+    fn set(&mut self, i: Inst, v: ClValue) {
+        if let Some(r) = self.f.dfg.insts[i].result {
+            self.vals.insert(r, Val::Reg(v));
+        }
+    }
+
+    fn edge(
+        &mut self,
+        dest: &ruchy_ir::BlockCall,
+    ) -> Result<(cranelift_codegen::ir::Block, Vec<BlockArg>), CompileError> {
+        let params = self.f.dfg.block_params(dest.block).to_vec();
+        let mut args = vec![];
+        // Memory parameters receive copies; copy through temporaries first, so that passing a
+        // block's own parameters to it in another order works.
+        let mut temps = vec![];
+        for (&p, &a) in params.iter().zip(&dest.args) {
+            if repr_of(self.ty(p)) == Repr::Memory {
+                let ss = self.b.create_sized_stack_slot(StackSlotData::new(
+                    StackSlotKind::ExplicitSlot,
+                    16,
+                    4,
+                ));
+                let t = self.b.ins().stack_addr(self.ptr, ss, 0);
+                let z = self.iconst(types::I64, 0);
+                self.b.ins().store(MemFlagsData::trusted(), z, t, 0);
+                self.store_into(t, a)?;
+                temps.push((p, t));
+            } else {
+                let v = self.reg(a)?;
+                args.push(BlockArg::Value(v));
+            }
+        }
+        for (p, t) in temps {
+            let dst = match self.vals[&p] {
+                Val::Mem(d) => d,
+                Val::Reg(_) => return Err(self.err("memory parameter in a register")),
+            };
+            self.call_helper("rt_copy", &[dst, t]);
+            let one = self.iconst(types::I64, 1);
+            self.call_helper("rt_drop", &[t, one]);
+        }
+        Ok((self.blocks[&dest.block], args))
+    }
+
+    fn inst(&mut self, i: Inst) -> Result<(), CompileError> {
+        let d = self.f.dfg.insts[i].clone();
+        let loc = d.loc;
+        let a = |k: usize| d.args[k];
+        use Opcode::*;
+        match d.opcode {
+            Const => {
+                let v = match &d.imm {
+                    Imm::Const(ruchy_ir::Const::Int(n)) => self.iconst(types::I64, *n),
+                    Imm::Const(ruchy_ir::Const::Float(x)) => self.b.ins().f64const(*x),
+                    Imm::Const(ruchy_ir::Const::Bool(x)) => self.iconst(types::I8, *x as i64),
+                    Imm::Const(ruchy_ir::Const::Nil) => self.iconst(types::I64, 0),
+                    _ => return Err(self.err("bad constant")),
+                };
+                self.set(i, v);
+            }
+            StrConst => {
+                let Imm::Const(ruchy_ir::Const::Str(s)) = &d.imm else {
+                    return Err(self.err("bad string"));
+                };
+                let src = self.abi.string_constant(s) as i64;
+                let (_, dst) = self.result_slot(i)?;
+                let srcv = self.iconst(self.ptr, src);
+                self.call_helper("rt_copy", &[dst, srcv]);
+            }
+            AddI | SubI | MulI => {
+                let (x, y) = (self.reg(a(0))?, self.reg(a(1))?);
+                let (r, of, kind) = match d.opcode {
+                    AddI => {
+                        let (r, of) = self.b.ins().sadd_overflow(x, y);
+                        (r, of, errors::ADD_OVERFLOW)
+                    }
+                    SubI => {
+                        let (r, of) = self.b.ins().ssub_overflow(x, y);
+                        (r, of, errors::SUB_OVERFLOW)
+                    }
+                    _ => {
+                        let (r, of) = self.b.ins().smul_overflow(x, y);
+                        (r, of, errors::MUL_OVERFLOW)
+                    }
+                };
+                let zero = self.iconst(types::I64, 0);
+                self.raise_if(of, kind, zero, loc);
+                self.set(i, r);
+            }
+            AddIWrap | SubIWrap | MulIWrap | AndI | OrI | XorI => {
+                let (x, y) = (self.reg(a(0))?, self.reg(a(1))?);
+                let r = match d.opcode {
+                    AddIWrap => self.b.ins().iadd(x, y),
+                    SubIWrap => self.b.ins().isub(x, y),
+                    MulIWrap => self.b.ins().imul(x, y),
+                    AndI => self.b.ins().band(x, y),
+                    OrI => self.b.ins().bor(x, y),
+                    _ => self.b.ins().bxor(x, y),
+                };
+                self.set(i, r);
+            }
+            DivI | RemI => {
+                let (x, y) = (self.reg(a(0))?, self.reg(a(1))?);
+                let zero = self.iconst(types::I64, 0);
+                let is_zero = self.b.ins().icmp_imm_s(IntCC::Equal, y, 0);
+                self.raise_if(is_zero, errors::DIV_BY_ZERO, zero, loc);
+                // i64::MIN / -1 overflows; i64::MIN % -1 is 0. Divide by 1 instead to avoid
+                // the hardware trap, then fix the result.
+                let minus_one = self.b.ins().icmp_imm_s(IntCC::Equal, y, -1);
+                let is_min = self.b.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
+                let both = self.b.ins().band(minus_one, is_min);
+                if d.opcode == DivI {
+                    self.raise_if(both, errors::DIV_OVERFLOW, zero, loc);
+                    let r = self.b.ins().sdiv(x, y);
+                    self.set(i, r);
+                } else {
+                    let one = self.iconst(types::I64, 1);
+                    let safe_y = self.b.ins().select(minus_one, one, y);
+                    let r = self.b.ins().srem(x, safe_y);
+                    let r = self.b.ins().select(minus_one, zero, r);
+                    self.set(i, r);
+                }
+            }
+            NegI => {
+                let x = self.reg(a(0))?;
+                let zero = self.iconst(types::I64, 0);
+                let is_min = self.b.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
+                self.raise_if(is_min, errors::NEG_OVERFLOW, zero, loc);
+                let r = self.b.ins().ineg(x);
+                self.set(i, r);
+            }
+            NotI => {
+                let x = self.reg(a(0))?;
+                let r = self.b.ins().bnot(x);
+                self.set(i, r);
+            }
+            ShlI | ShrI => {
+                let (x, y) = (self.reg(a(0))?, self.reg(a(1))?);
+                let out = self
+                    .b
+                    .ins()
+                    .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, y, 64);
+                self.raise_if(out, errors::SHIFT_RANGE, y, loc);
+                let r = if d.opcode == ShlI {
+                    self.b.ins().ishl(x, y)
+                } else {
+                    self.b.ins().sshr(x, y)
+                };
+                self.set(i, r);
+            }
+            AddF | SubF | MulF | DivF => {
+                let (x, y) = (self.reg(a(0))?, self.reg(a(1))?);
+                let r = match d.opcode {
+                    AddF => self.b.ins().fadd(x, y),
+                    SubF => self.b.ins().fsub(x, y),
+                    MulF => self.b.ins().fmul(x, y),
+                    _ => self.b.ins().fdiv(x, y),
+                };
+                self.set(i, r);
+            }
+            RemF => {
+                let (x, y) = (self.reg(a(0))?, self.reg(a(1))?);
+                let r = self
+                    .call_helper("rt_fmod", &[x, y])
+                    .ok_or_else(|| self.err("fmod"))?;
+                self.set(i, r);
+            }
+            NegF => {
+                let x = self.reg(a(0))?;
+                let r = self.b.ins().fneg(x);
+                self.set(i, r);
+            }
+            CmpI | CmpB => {
+                let Imm::Cmp(p) = d.imm else {
+                    return Err(self.err("bad predicate"));
+                };
+                let (x, y) = (self.reg(a(0))?, self.reg(a(1))?);
+                let cc = match p {
+                    CmpPred::Eq => IntCC::Equal,
+                    CmpPred::Ne => IntCC::NotEqual,
+                    CmpPred::Lt => IntCC::SignedLessThan,
+                    CmpPred::Le => IntCC::SignedLessThanOrEqual,
+                    CmpPred::Gt => IntCC::SignedGreaterThan,
+                    CmpPred::Ge => IntCC::SignedGreaterThanOrEqual,
+                };
+                let r = self.b.ins().icmp(cc, x, y);
+                self.set(i, r);
+            }
+            CmpF => {
+                let Imm::Cmp(p) = d.imm else {
+                    return Err(self.err("bad predicate"));
+                };
+                let (x, y) = (self.reg(a(0))?, self.reg(a(1))?);
+                let cc = match p {
+                    CmpPred::Eq => FloatCC::Equal,
+                    CmpPred::Ne => FloatCC::NotEqual,
+                    CmpPred::Lt => FloatCC::LessThan,
+                    CmpPred::Le => FloatCC::LessThanOrEqual,
+                    CmpPred::Gt => FloatCC::GreaterThan,
+                    CmpPred::Ge => FloatCC::GreaterThanOrEqual,
+                };
+                let r = self.b.ins().fcmp(cc, x, y);
+                self.set(i, r);
+            }
+            Not => {
+                let x = self.reg(a(0))?;
+                let r = self.b.ins().bxor_imm_s(x, 1);
+                self.set(i, r);
+            }
+            IToF => {
+                let x = self.reg(a(0))?;
+                let r = self.b.ins().fcvt_from_sint(types::F64, x);
+                self.set(i, r);
+            }
+            FToI => {
+                let x = self.reg(a(0))?;
+                let r = self.b.ins().fcvt_to_sint_sat(types::I64, x);
+                self.set(i, r);
+            }
+            Br => {
+                let (blk, args) = self.edge(&d.dests[0])?;
+                self.b.ins().jump(blk, &args);
+            }
+            CondBr => {
+                let c = self.reg(a(0))?;
+                // Arguments are evaluated on each edge.
+                let t_edge = self.b.create_block();
+                let e_edge = self.b.create_block();
+                self.b.ins().brif(c, t_edge, &[], e_edge, &[]);
+                for (edge, dest) in [(t_edge, &d.dests[0]), (e_edge, &d.dests[1])] {
+                    self.b.switch_to_block(edge);
+                    let (blk, args) = self.edge(dest)?;
+                    self.b.ins().jump(blk, &args);
+                }
+            }
+            Switch => {
+                let Imm::Cases(cases) = &d.imm else {
+                    return Err(self.err("bad switch"));
+                };
+                let x = self.reg(a(0))?;
+                for (k, &c) in cases.iter().enumerate() {
+                    let hit = self.b.ins().icmp_imm_s(IntCC::Equal, x, c);
+                    let yes = self.b.create_block();
+                    let no = self.b.create_block();
+                    self.b.ins().brif(hit, yes, &[], no, &[]);
+                    self.b.switch_to_block(yes);
+                    let (blk, args) = self.edge(&d.dests[k])?;
+                    self.b.ins().jump(blk, &args);
+                    self.b.switch_to_block(no);
+                }
+                let (blk, args) = self.edge(&d.dests[cases.len()])?;
+                self.b.ins().jump(blk, &args);
+            }
+            Return => {
+                let v = a(0);
+                if let Some(out) = self.out {
+                    self.store_into(out, v)?;
+                    self.release();
+                    self.b.ins().return_(&[]);
+                } else {
+                    let r = match self.get(v)? {
+                        Val::Reg(r) => r,
+                        Val::Mem(_) => return Err(self.err("memory value returned in a register")),
+                    };
+                    self.release();
+                    self.b.ins().return_(&[r]);
+                }
+            }
+            Trap => {
+                let Imm::Message(m) = &d.imm else {
+                    return Err(self.err("bad trap"));
+                };
+                let msg = self.abi.string_constant(m) as i64;
+                let msgv = self.iconst(self.ptr, msg);
+                let (fid, l) = self.site(loc);
+                let c = self.ctx;
+                self.call_helper("rt_trap", &[c, msgv, fid, l]);
+                self.call_helper("rt_frame", &[c, fid, l]);
+                self.exit_with_error_no_frame();
+            }
+            Call => {
+                let Imm::Func(callee) = d.imm else {
+                    return Err(self.err("bad call"));
+                };
+                self.call(i, callee, &d.args, loc)?;
+            }
+            CallIndirect => {
+                let (arr, n) = self.value_array(&d.args)?;
+                let (_, out) = self.result_slot(i)?;
+                let (fid, l) = self.site(loc);
+                let c = self.ctx;
+                let st = self.call_helper("rt_call_value", &[c, out, arr, n, fid, l]);
+                self.status_check(st, loc);
+                self.unbox_result(i)?;
+            }
+            FuncRef => {
+                let Imm::Func(g) = d.imm else {
+                    return Err(self.err("bad func.ref"));
+                };
+                let (_, out) = self.result_slot(i)?;
+                let gv = self.iconst(types::I32, g.index() as i64);
+                let c = self.ctx;
+                let st = self.call_helper("rt_func_ref", &[c, out, gv]);
+                self.status_check(st, loc);
+            }
+            MakeClosure => {
+                let Imm::Func(g) = d.imm else {
+                    return Err(self.err("bad func.closure"));
+                };
+                let (arr, n) = self.value_array(&d.args)?;
+                let (_, out) = self.result_slot(i)?;
+                let gv = self.iconst(types::I32, g.index() as i64);
+                let c = self.ctx;
+                let st = self.call_helper("rt_closure_new", &[c, out, gv, arr, n]);
+                self.status_check(st, loc);
+            }
+            GlobalLoad => {
+                let Imm::Global(g) = d.imm else {
+                    return Err(self.err("bad global"));
+                };
+                let (_, out) = self.result_slot(i)?;
+                let gv = self.iconst(types::I32, g.index() as i64);
+                let (fid, l) = self.site(loc);
+                let c = self.ctx;
+                let st = self.call_helper("rt_global_load", &[c, out, gv, fid, l]);
+                self.status_check(st, loc);
+            }
+            GlobalStore => {
+                let Imm::Global(g) = d.imm else {
+                    return Err(self.err("bad global"));
+                };
+                let v = self.mem(a(0))?;
+                let gv = self.iconst(types::I32, g.index() as i64);
+                let c = self.ctx;
+                let st = self.call_helper("rt_global_store", &[c, gv, v]);
+                self.status_check(st, loc);
+            }
+            CellNew | CellLoad => {
+                let v = if d.args.is_empty() {
+                    let z = self.iconst(types::I64, 0);
+                    let ss = self.b.create_sized_stack_slot(StackSlotData::new(
+                        StackSlotKind::ExplicitSlot,
+                        16,
+                        4,
+                    ));
+                    let p = self.b.ins().stack_addr(self.ptr, ss, 0);
+                    self.b.ins().store(MemFlagsData::trusted(), z, p, 0);
+                    p
+                } else {
+                    self.mem(a(0))?
+                };
+                let (_, out) = self.result_slot(i)?;
+                let name = if d.opcode == CellNew {
+                    "rt_cell_new"
+                } else {
+                    "rt_cell_load"
+                };
+                let c = self.ctx;
+                let st = self.call_helper(name, &[c, out, v]);
+                self.status_check(st, loc);
+            }
+            CellStore => {
+                let (cell, v) = (self.mem(a(0))?, self.mem(a(1))?);
+                let c = self.ctx;
+                let st = self.call_helper("rt_cell_store", &[c, cell, v]);
+                self.status_check(st, loc);
+            }
+            ArrayNew | TupleNew => {
+                let (arr, n) = self.value_array(&d.args)?;
+                let (_, out) = self.result_slot(i)?;
+                let name = if d.opcode == ArrayNew {
+                    "rt_array_new"
+                } else {
+                    "rt_tuple_new"
+                };
+                let c = self.ctx;
+                let st = self.call_helper(name, &[c, out, arr, n]);
+                self.status_check(st, loc);
+            }
+            ArrayGet | StrIndex => {
+                let base = self.mem(a(0))?;
+                let idx = self.reg(a(1))?;
+                let (_, out) = self.result_slot(i)?;
+                let (fid, l) = self.site(loc);
+                let name = if d.opcode == ArrayGet {
+                    "rt_array_get"
+                } else {
+                    "rt_str_index"
+                };
+                let c = self.ctx;
+                let st = self.call_helper(name, &[c, out, base, idx, fid, l]);
+                self.status_check(st, loc);
+                self.unbox_result(i)?;
+            }
+            ArraySet => {
+                let base = self.mem(a(0))?;
+                let idx = self.reg(a(1))?;
+                let v = self.mem(a(2))?;
+                let (fid, l) = self.site(loc);
+                let c = self.ctx;
+                let st = self.call_helper("rt_array_set", &[c, base, idx, v, fid, l]);
+                self.status_check(st, loc);
+            }
+            ArrayPush => {
+                let base = self.mem(a(0))?;
+                let v = self.mem(a(1))?;
+                let (fid, l) = self.site(loc);
+                let c = self.ctx;
+                let st = self.call_helper("rt_array_push", &[c, base, v, fid, l]);
+                self.status_check(st, loc);
+            }
+            ArrayLen | StrLen => {
+                let base = self.mem(a(0))?;
+                let r = self
+                    .call_helper("rt_len", &[base])
+                    .ok_or_else(|| self.err("len"))?;
+                self.set(i, r);
+            }
+            ArrayConcat | StrConcat => {
+                let (x, y) = (self.mem(a(0))?, self.mem(a(1))?);
+                let (_, out) = self.result_slot(i)?;
+                let name = if d.opcode == ArrayConcat {
+                    "rt_array_concat"
+                } else {
+                    "rt_str_concat"
+                };
+                let c = self.ctx;
+                let st = self.call_helper(name, &[c, out, x, y]);
+                self.status_check(st, loc);
+            }
+            StrFrom => {
+                let v = self.mem(a(0))?;
+                let (_, out) = self.result_slot(i)?;
+                let c = self.ctx;
+                let st = self.call_helper("rt_str_from", &[c, out, v]);
+                self.status_check(st, loc);
+            }
+            StrCmp => {
+                let Imm::Cmp(p) = d.imm else {
+                    return Err(self.err("bad predicate"));
+                };
+                let (x, y) = (self.mem(a(0))?, self.mem(a(1))?);
+                let pv = self.iconst(types::I32, p as i64);
+                let r = self
+                    .call_helper("rt_str_cmp", &[x, y, pv])
+                    .ok_or_else(|| self.err("str.cmp"))?;
+                self.set(i, r);
+            }
+            Print | Println => {
+                let (arr, n) = self.value_array(&d.args)?;
+                let nl = self.iconst(types::I8, (d.opcode == Println) as i64);
+                let c = self.ctx;
+                let st = self.call_helper("rt_print", &[c, arr, n, nl]);
+                self.status_check(st, loc);
+                if let Some(r) = d.result {
+                    if repr_of(self.ty(r)) == Repr::Memory {
+                        let (_, out) = self.result_slot(i)?;
+                        let one = self.iconst(types::I64, 1);
+                        self.call_helper("rt_drop", &[out, one]);
+                    } else {
+                        let z = self.iconst(types::I64, 0);
+                        self.set(i, z);
+                    }
+                }
+            }
+            GuardType => self.guard(i, &d)?,
+            StackAlloc => {
+                return Err(
+                    self.err("`mem.stack_alloc` is not supported by the Cranelift backend yet")
+                )
+            }
+            op => {
+                return Err(self.err(format!(
+                    "`{op}` cannot be compiled (dyn ops never reach a backend)"
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    /// After a helper wrote a result into its memory slot: a register-typed result is read back.
+    fn unbox_result(&mut self, i: Inst) -> Result<(), CompileError> {
+        let Some(r) = self.f.dfg.insts[i].result else {
+            return Ok(());
+        };
+        let t = self.ty(r);
+        let Val::Mem(p) = self.get(r)? else {
+            return Ok(());
+        };
+        let ty = match repr_of(t) {
+            Repr::I64 | Repr::Unit => types::I64,
+            Repr::F64 => types::F64,
+            Repr::Bool => types::I8,
+            Repr::Memory => return Ok(()),
+        };
+        let v = self.b.ins().load(ty, MemFlagsData::trusted(), p, 8);
+        self.vals.insert(r, Val::Reg(v));
+        Ok(())
+    }
+
+    fn call(
+        &mut self,
+        i: Inst,
+        callee: FuncId,
+        args: &[Value],
+        loc: SrcLoc,
+    ) -> Result<(), CompileError> {
+        let g = &self.module.funcs[callee];
+        let slot = if g.level != ruchy_ir::Level::Dyn {
+            self.abi.call_slot(callee)
+        } else {
+            None
+        };
+        let result = self.f.dfg.insts[i].result;
+        match slot {
+            Some(cell) => {
+                let sig = native_signature(self.jit, g);
+                let sigref = self.b.import_signature(sig);
+                let mut cargs = vec![self.ctx];
+                for (&v, &pt) in args.iter().zip(&g.params) {
+                    let cv = match repr_of(pt) {
+                        Repr::Memory => self.mem(v)?,
+                        _ => self.reg(v)?,
+                    };
+                    cargs.push(cv);
+                }
+                let mem_ret = returns_in_memory(g);
+                let out = if mem_ret {
+                    match result {
+                        Some(r) if repr_of(self.ty(r)) == Repr::Memory => {
+                            Some(self.result_slot(i)?.1)
+                        }
+                        _ => {
+                            return Err(
+                                self.err("call result representation differs from the callee's")
+                            )
+                        }
+                    }
+                } else {
+                    None
+                };
+                if let Some(o) = out {
+                    cargs.push(o);
+                }
+                let cellv = self.iconst(self.ptr, cell as i64);
+                let target = self
+                    .b
+                    .ins()
+                    .load(self.ptr, MemFlagsData::trusted(), cellv, 0);
+                let call = self.b.ins().call_indirect(sigref, target, &cargs);
+                let rets = self.b.inst_results(call).to_vec();
+                let c = self.ctx;
+                let err = self
+                    .b
+                    .ins()
+                    .load(types::I64, MemFlagsData::trusted(), c, ctx::ERROR);
+                self.check(err, loc);
+                if let (Some(&rv), Some(r)) = (rets.first(), result) {
+                    if repr_of(self.ty(r)) == Repr::Memory {
+                        // A register result where the IR expects a memory value (`any`).
+                        let (_, out) = self.result_slot(i)?;
+                        let one = self.iconst(types::I64, 1);
+                        self.call_helper("rt_drop", &[out, one]);
+                        store_boxed_raw(&mut self.b, out, rv, g.ret);
+                    } else {
+                        self.vals.insert(r, Val::Reg(rv));
+                    }
+                }
+            }
+            None => {
+                let (arr, n) = self.value_array(args)?;
+                let out = match result {
+                    Some(r) if repr_of(self.ty(r)) == Repr::Memory => self.result_slot(i)?.1,
+                    _ => {
+                        let ss = self.b.create_sized_stack_slot(StackSlotData::new(
+                            StackSlotKind::ExplicitSlot,
+                            16,
+                            4,
+                        ));
+                        let p = self.b.ins().stack_addr(self.ptr, ss, 0);
+                        let z = self.iconst(types::I64, 0);
+                        self.b.ins().store(MemFlagsData::trusted(), z, p, 0);
+                        if let Some(r) = result {
+                            self.vals.insert(r, Val::Mem(p));
+                        }
+                        p
+                    }
+                };
+                let gv = self.iconst(types::I32, callee.index() as i64);
+                let (fid, l) = self.site(loc);
+                let c = self.ctx;
+                let st = self.call_helper("rt_call", &[c, out, gv, arr, n, fid, l]);
+                self.status_check(st, loc);
+                self.unbox_result(i)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `guard.type`: an inline tag check; on failure the live values go to the runtime, which
+    /// finishes the frame in the interpreter (see the deopt state) and writes its result.
+    fn guard(&mut self, i: Inst, d: &ruchy_ir::InstData) -> Result<(), CompileError> {
+        let r = d.result.ok_or_else(|| self.err("guard without result"))?;
+        let t = self.ty(r);
+        let tag = tag_of(t).ok_or_else(|| self.err(format!("cannot guard for type {t}")))?;
+        let src = self.mem(d.args[0])?;
+        let actual = self
+            .b
+            .ins()
+            .load(types::I64, MemFlagsData::trusted(), src, 0);
+        let ok = self.b.ins().icmp_imm_s(IntCC::Equal, actual, tag as i64);
+        let pass = self.b.create_block();
+        let fail = self.b.create_block();
+        self.b.ins().brif(ok, pass, &[], fail, &[]);
+        self.b.switch_to_block(fail);
+        let Some(out) = self.out else {
+            return Err(
+                self.err("a guard in a function that returns in a register cannot deoptimize")
+            );
+        };
+        let locals: Vec<Value> = d
+            .deopt
+            .as_ref()
+            .map(|ds| ds.values.iter().map(|&(_, l)| l).collect())
+            .unwrap_or_default();
+        let (arr, _) = self.value_array(&locals)?;
+        let fid = self.iconst(types::I32, self.func_id.index() as i64);
+        let inst = self.iconst(types::I32, i.index() as i64);
+        let c = self.ctx;
+        let st = self
+            .call_helper("rt_deopt", &[c, out, fid, inst, arr])
+            .ok_or_else(|| self.err("deopt"))?;
+        // The interpreter ran this frame to its end (and recorded its own frame on an error):
+        // leave with its result.
+        let _ = st;
+        self.release();
+        self.b.ins().return_(&[]);
+        self.b.switch_to_block(pass);
+        let v = match repr_of(t) {
+            Repr::I64 | Repr::Unit => Val::Reg(self.b.ins().load(
+                types::I64,
+                MemFlagsData::trusted(),
+                src,
+                8,
+            )),
+            Repr::F64 => Val::Reg(
+                self.b
+                    .ins()
+                    .load(types::F64, MemFlagsData::trusted(), src, 8),
+            ),
+            Repr::Bool => Val::Reg(
+                self.b
+                    .ins()
+                    .load(types::I8, MemFlagsData::trusted(), src, 8),
+            ),
+            Repr::Memory => {
+                let (_, slot) = self.result_slot(i)?;
+                self.call_helper("rt_copy", &[slot, src]);
+                Val::Mem(slot)
+            }
+        };
+        self.vals.insert(r, v);
+        Ok(())
+    }
+}
