@@ -4,11 +4,13 @@
 pub mod error;
 pub mod format;
 pub mod interp;
+pub mod jit;
 pub mod ops;
 pub mod profile;
 pub mod value;
 
 pub use error::{RuntimeError, StackFrame};
 pub use interp::{Config, Interpreter};
+pub use jit::JitConfig;
 pub use profile::Profile;
 pub use value::{Closure, Value};

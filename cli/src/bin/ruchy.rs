@@ -2,8 +2,8 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use ruchy::{
-    compile_source, read_input, render_runtime_error, run_module, with_big_stack, EXIT_OK,
-    EXIT_RUNTIME, EXIT_USAGE,
+    compile_source, read_input, render_runtime_error, with_big_stack, EXIT_OK, EXIT_RUNTIME,
+    EXIT_USAGE,
 };
 use ruchy_frontend::SourceFile;
 use ruchy_runtime::Config;
@@ -28,17 +28,28 @@ enum Command {
 
 #[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
 enum Tier {
-    /// Let the engine decide (currently: the interpreter).
+    /// Interpret cold code, compile hot functions (the default).
     Auto,
     /// The interpreter only.
     #[value(name = "0")]
     Zero,
+    /// Compile every function that can be compiled on its first call (Cranelift).
+    #[value(name = "1")]
+    One,
+}
+
+#[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
+enum Jit {
+    /// The Cranelift quick JIT (tier 1).
+    Cranelift,
 }
 
 #[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
 enum Emit {
     /// Print the module's IR text instead of running it.
     Ir,
+    /// Print the Cranelift IR of every function tier 1 compiles while running.
+    Clif,
 }
 
 #[derive(clap::Args)]
@@ -60,6 +71,28 @@ struct RunArgs {
     /// Deepest call nesting before a "stack overflow" error.
     #[arg(long, default_value_t = Config::default().max_depth)]
     max_depth: usize,
+    /// The compiler behind tier 1.
+    #[arg(long, value_enum, default_value = "cranelift")]
+    jit: Jit,
+    /// Calls of a function (with one argument type signature) before tier 1 compiles it.
+    #[arg(long)]
+    tier1_threshold: Option<u64>,
+    /// Calls before the optimizing tier would take over (recorded; tier 2 is not built yet).
+    #[arg(long)]
+    tier2_threshold: Option<u64>,
+    /// Compiled methods kept before the least recently used is evicted.
+    #[arg(long)]
+    max_cached_methods: Option<usize>,
+    /// Argument type signatures compiled per function before it counts as megamorphic.
+    #[arg(long)]
+    max_specializations_per_function: Option<usize>,
+    /// Back edges of a running loop before it would be compiled (needs OSR, tier 2).
+    #[arg(long)]
+    backedge_threshold: Option<u64>,
+    /// Print a table per function: calls, signatures, tier reached, compile time, cache hits,
+    /// and why a hot function was not compiled.
+    #[arg(long)]
+    stats: bool,
 }
 
 fn main() {
@@ -119,14 +152,53 @@ fn run(args: RunArgs) -> i32 {
         print!("{}", ruchy_ir::printer::print_module(&module));
         return EXIT_OK;
     }
-    let _ = args.tier;
-    let config = Config {
+    let mut config = Config {
         max_depth: args.max_depth,
+        ..Config::default()
     };
+    if let Ok(spec) = std::env::var("RUCHY_JIT") {
+        if let Err(e) = config.jit.apply(&spec) {
+            eprintln!("error: RUCHY_JIT: {e}");
+            return EXIT_USAGE;
+        }
+    }
+    match args.tier {
+        Tier::Zero => config.jit.enabled = false,
+        Tier::One => config.jit.tier1_threshold = 0,
+        Tier::Auto => {}
+    }
+    let Jit::Cranelift = args.jit;
+    if let Some(n) = args.tier1_threshold {
+        config.jit.tier1_threshold = n;
+    }
+    if let Some(n) = args.tier2_threshold {
+        config.jit.tier2_threshold = n;
+    }
+    if let Some(n) = args.max_cached_methods {
+        config.jit.max_cached_methods = n.max(1);
+    }
+    if let Some(n) = args.max_specializations_per_function {
+        config.jit.max_specializations_per_function = n;
+    }
+    if let Some(n) = args.backedge_threshold {
+        config.jit.backedge_threshold = n;
+    }
+    let emit_clif = args.emit == Some(Emit::Clif);
+    let stats = args.stats;
     let stdout = std::io::stdout();
     let mut lock = stdout.lock();
-    match run_module(&module, config, &mut lock) {
-        Ok(()) => EXIT_OK,
+    let mut interp = ruchy_runtime::Interpreter::new(&module, config, &mut lock);
+    let result = interp.run_main();
+    interp.flush();
+    if emit_clif {
+        eprint!("{}", interp.compiled_clif());
+    }
+    if stats {
+        eprint!("{}", interp.stats_report());
+    }
+    drop(interp);
+    match result {
+        Ok(_) => EXIT_OK,
         Err(err) => {
             let _ = lock.flush();
             eprint!("{}", render_runtime_error(&file, &err));

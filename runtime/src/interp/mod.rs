@@ -11,6 +11,7 @@ pub mod op;
 
 use crate::error::{RuntimeError, StackFrame};
 use crate::format;
+use crate::jit::{Decision, JitConfig, JitContext, Tiering};
 use crate::ops;
 use crate::profile::Profile;
 use crate::value::{Closure, Value};
@@ -27,12 +28,31 @@ use std::rc::Rc;
 pub struct Config {
     /// Deepest call nesting before the "stack overflow" error.
     pub max_depth: usize,
+    /// Deepest nesting of compiled calls (they use the native stack).
+    pub max_native_depth: usize,
+    /// When and what to compile; `jit.enabled = false` is `--tier=0`.
+    pub jit: JitConfig,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             max_depth: 1_000_000,
+            max_native_depth: 100_000,
+            jit: JitConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The interpreter only.
+    pub fn tier0() -> Self {
+        Config {
+            jit: JitConfig {
+                enabled: false,
+                ..JitConfig::default()
+            },
+            ..Config::default()
         }
     }
 }
@@ -67,6 +87,37 @@ pub struct Interpreter<'o> {
     config: Config,
     entry: Option<FuncId>,
     pub profile: Profile,
+    /// The IR, grown with the specializations the tiering runtime makes.
+    pub module: Module,
+    pub tiering: Tiering,
+    jit_ctx: Box<JitContext>,
+    /// An error raised in compiled code: message and frames so far (innermost first).
+    pending: Option<(String, Vec<StackFrame>)>,
+    next_counter: u32,
+}
+
+/// Where a segment of interpretation is: the current function, instruction and frame base,
+/// and the frame depth the segment started at.
+#[derive(Copy, Clone, Debug)]
+struct ExecState {
+    f: FuncId,
+    pc: usize,
+    base: usize,
+    base_depth: usize,
+}
+
+/// Why a segment of interpretation stopped.
+enum Yield {
+    Return(Value),
+    /// A call that compiled code runs (or that must be compiled first): the interpreter's
+    /// borrows are released while it runs.
+    Call {
+        callee: FuncId,
+        dst: Reg,
+        args: SmallVec<[Value; 4]>,
+        sig: crate::profile::TypeSig,
+        native: Option<*const u8>,
+    },
 }
 
 impl<'o> Interpreter<'o> {
@@ -79,7 +130,19 @@ impl<'o> Interpreter<'o> {
             .map(|f| decode::decode_function(module, f, &mut next_counter))
             .collect();
         let profile = Profile::new(funcs.len(), next_counter as usize);
+        let tiering = Tiering::new(config.jit.clone());
+        let jit_ctx = Box::new(JitContext {
+            depth: 0,
+            max_depth: config.max_native_depth as u64,
+            error: 0,
+            interp: std::ptr::null_mut(),
+        });
         Interpreter {
+            module: module.clone(),
+            tiering,
+            jit_ctx,
+            pending: None,
+            next_counter,
             globals: vec![Value::Undef; module.globals.len()],
             global_names: module
                 .globals
@@ -110,6 +173,29 @@ impl<'o> Interpreter<'o> {
 
     /// Calls a function with arguments and runs it to completion.
     pub fn call(&mut self, func: FuncId, args: &[Value]) -> Result<Value, RuntimeError> {
+        if self.tiering.enabled() {
+            let sig = Profile::signature(args);
+            let calls = self.profile.calls.get(func.index()).copied().unwrap_or(0) + 1;
+            let native = match self.tiering.decide(func, sig, calls) {
+                Decision::Native(e) => Some(e),
+                Decision::Compile => self.tier_up(func, sig),
+                Decision::Interpret => None,
+            };
+            if let Some(entry) = native {
+                self.profile.record_call(func, args);
+                let top = self.top;
+                let r = self.run_native(entry, args).map_err(|(m, frames)| {
+                    let loc = frames.first().map(|f| f.loc).unwrap_or(SrcLoc::UNKNOWN);
+                    RuntimeError {
+                        message: m,
+                        loc,
+                        stack: frames,
+                    }
+                });
+                self.top = top;
+                return r;
+            }
+        }
         let depth = self.frames.len();
         let top = self.top;
         let r = self.execute(func, args);
@@ -148,32 +234,426 @@ impl<'o> Interpreter<'o> {
     }
 
     fn execute(&mut self, entry: FuncId, args: &[Value]) -> Result<Value, RuntimeError> {
+        let base = self.top;
+        let fc = &self.funcs[entry.index()];
+        let n = fc.nregs as usize;
+        let np = fc.nparams as usize;
+        if self.stack.len() < base + n {
+            self.stack.resize(base + n, Value::Nil);
+        }
+        for (i, a) in args.iter().enumerate().take(np) {
+            self.stack[base + i] = a.clone();
+        }
+        self.profile.record_call(entry, args);
+        let st = ExecState {
+            f: entry,
+            pc: 0,
+            base,
+            base_depth: self.frames.len(),
+        };
+        self.run_state(st)
+    }
+
+    /// Interprets from `st` until the frame it starts in returns, handing calls to compiled
+    /// code in between.
+    fn run_state(&mut self, mut st: ExecState) -> Result<Value, RuntimeError> {
+        loop {
+            match self.segment(&mut st)? {
+                Yield::Return(v) => return Ok(v),
+                Yield::Call {
+                    callee,
+                    dst,
+                    args,
+                    sig,
+                    native,
+                } => {
+                    let native = match native {
+                        Some(e) => Some(e),
+                        None => self.tier_up(callee, sig),
+                    };
+                    let caller_regs = self.funcs[st.f.index()].nregs as usize;
+                    match native {
+                        Some(entry) => {
+                            self.profile.record_call(callee, &args);
+                            let saved_top = self.top;
+                            self.top = st.base + caller_regs;
+                            let r = self.run_native(entry, &args);
+                            self.top = saved_top;
+                            match r {
+                                Ok(v) => self.stack[st.base + dst as usize] = v,
+                                Err((message, mut frames)) => {
+                                    let own = make_error(
+                                        &self.funcs,
+                                        &self.frames,
+                                        st.base_depth,
+                                        st.f,
+                                        st.pc - 1,
+                                        String::new(),
+                                    );
+                                    frames.extend(own.stack);
+                                    let loc =
+                                        frames.first().map(|f| f.loc).unwrap_or(SrcLoc::UNKNOWN);
+                                    return Err(RuntimeError {
+                                        message,
+                                        loc,
+                                        stack: frames,
+                                    });
+                                }
+                            }
+                        }
+                        None => {
+                            // Stay interpreted: enter the callee as the segment would have.
+                            if self.frames.len() - st.base_depth >= self.config.max_depth {
+                                return Err(make_error(
+                                    &self.funcs,
+                                    &self.frames,
+                                    st.base_depth,
+                                    st.f,
+                                    st.pc - 1,
+                                    "stack overflow".into(),
+                                ));
+                            }
+                            let new_base = st.base + caller_regs;
+                            let cc = &self.funcs[callee.index()];
+                            let (n, np) = (cc.nregs as usize, cc.nparams as usize);
+                            if self.stack.len() < new_base + n {
+                                self.stack.resize(new_base + n, Value::Nil);
+                            }
+                            for (i, a) in args.iter().enumerate().take(np) {
+                                self.stack[new_base + i] = a.clone();
+                            }
+                            self.profile.record_call(callee, &args);
+                            self.frames.push(Frame {
+                                func: st.f,
+                                pc: st.pc as u32,
+                                base: st.base as u32,
+                                ret: dst,
+                            });
+                            st = ExecState {
+                                f: callee,
+                                pc: 0,
+                                base: new_base,
+                                base_depth: st.base_depth,
+                            };
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs compiled code through its boxed entry. On an error, returns the message and the
+    /// frames recorded so far.
+    fn run_native(
+        &mut self,
+        entry: *const u8,
+        args: &[Value],
+    ) -> Result<Value, (String, Vec<StackFrame>)> {
+        self.jit_ctx.interp = self as *mut Interpreter<'o> as *mut ();
+        let ctx: *mut JitContext = &mut *self.jit_ctx;
+        let mut out = Value::Nil;
+        // SAFETY: `entry` is the boxed entry of code the Cranelift backend compiled for this
+        // interpreter, with the signature `extern "C" fn(ctx, args, out) -> i8`; `args` holds as
+        // many values as the function has parameters (the method cache is keyed by the argument
+        // signature, arity included), and `ctx` stays valid during the call. Nothing else uses
+        // `self` until the call returns, except the helpers through `ctx.interp`.
+        let status = unsafe {
+            let f: extern "C" fn(*mut JitContext, *const Value, *mut Value) -> i8 =
+                std::mem::transmute(entry);
+            f(ctx, args.as_ptr(), &mut out)
+        };
+        if status != 0 || self.jit_ctx.error != 0 {
+            self.jit_ctx.error = 0;
+            let (m, frames) = self
+                .pending
+                .take()
+                .unwrap_or_else(|| ("internal error in compiled code".into(), vec![]));
+            return Err((m, frames));
+        }
+        Ok(out)
+    }
+
+    /// Specializes and compiles `f` for `sig`; decodes the functions that adds.
+    fn tier_up(&mut self, f: FuncId, sig: crate::profile::TypeSig) -> Option<*const u8> {
+        let active = self.jit_ctx.depth > 0;
+        let r = self.tiering.compile(&mut self.module, f, sig, active);
+        self.decode_new_functions();
+        r
+    }
+
+    fn decode_new_functions(&mut self) {
+        while self.funcs.len() < self.module.funcs.len() {
+            let id = FuncId::new(self.funcs.len());
+            let code = decode::decode_function(
+                &self.module,
+                &self.module.funcs[id],
+                &mut self.next_counter,
+            );
+            self.funcs.push(code);
+            self.profile.calls.push(0);
+            self.profile.sigs.push(SmallVec::new());
+        }
+        self.profile.backedges.resize(self.next_counter as usize, 0);
+    }
+
+    /// The Cranelift IR of every function compiled so far (`--emit=clif`).
+    pub fn compiled_clif(&mut self) -> String {
+        let mut specs: Vec<FuncId> = self.tiering.compiled_functions();
+        specs.sort();
+        let mut out = String::new();
+        for g in specs {
+            out.push_str(&format!("; @{}\n", self.module.funcs[g].name));
+            match self.tiering.emit_text(&self.module, g) {
+                Ok(t) => out.push_str(&t),
+                Err(e) => out.push_str(&format!("; cannot show: {e}\n")),
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The `--stats` table: per function that ran, its calls, argument type signatures, the
+    /// tier it reached, compile time, cache hits, and why a hot function was not compiled.
+    pub fn stats_report(&self) -> String {
+        let mut out = String::new();
+        out.push_str(&format!(
+            "{:<24} {:>10} {:>6} {:>12} {:>10} {:>8}  {}\n",
+            "function", "calls", "tier", "compile ms", "code B", "hits", "signatures"
+        ));
+        for (id, f) in self.module.funcs.iter() {
+            let calls = self.profile.calls.get(id.index()).copied().unwrap_or(0);
+            let compiled = self.tiering.reports.contains_key(&id);
+            if (calls == 0 && !compiled) || f.name.contains('$') || f.attrs.hidden {
+                continue;
+            }
+            let report = self.tiering.reports.get(&id).cloned().unwrap_or_default();
+            let hits = self.tiering.hits_of(id);
+            let sigs: Vec<String> = self.profile.sigs[id.index()]
+                .iter()
+                .map(|&(s, n)| format!("{} x{n}", Profile::describe(s)))
+                .collect();
+            out.push_str(&format!(
+                "{:<24} {:>10} {:>6} {:>12.3} {:>10} {:>8}  {}\n",
+                display_name(&f.name),
+                calls,
+                report.tier,
+                report.compile_time.as_secs_f64() * 1e3,
+                report.code_size,
+                hits,
+                sigs.join(", ")
+            ));
+            let hot = calls > self.tiering.config.tier1_threshold;
+            if report.tier == 0 && hot && self.tiering.enabled() && report.reasons.is_empty() {
+                out.push_str("    not compiled: only called from code that is not compiled tier-by-tier yet\n");
+            }
+            for r in &report.reasons {
+                out.push_str(&format!("    not compiled: {r}\n"));
+            }
+        }
+        out.push_str(&format!(
+            "method cache: {} entries, {} hits, {} misses, {} evictions, {} bytes of code; {} deoptimizations\n",
+            self.tiering.cache.len(),
+            self.tiering.hits,
+            self.tiering.misses,
+            self.tiering.evictions,
+            self.tiering.code_bytes(),
+            self.profile.deopts
+        ));
+        if let Some(e) = &self.tiering.backend_error {
+            out.push_str(&format!("tier 1 unavailable: {e}\n"));
+        }
+        if !self.tiering.enabled() {
+            out.push_str("compilation disabled (--tier=0)\n");
+        }
+        out
+    }
+
+    // ---- services for compiled code (see `jit::helpers`)
+
+    pub(crate) fn pending_error(&mut self, message: String, frames: Vec<StackFrame>) {
+        self.pending = Some((message, frames));
+    }
+
+    pub(crate) fn pending_frame(&mut self, f: FuncId, loc: SrcLoc) {
+        let Some(fc) = self.funcs.get(f.index()) else {
+            return;
+        };
+        if fc.hidden {
+            return;
+        }
+        let frame = StackFrame {
+            function: display_name(&fc.name),
+            loc,
+        };
+        match &mut self.pending {
+            Some((_, frames)) => frames.push(frame),
+            None => self.pending = Some(("internal error in compiled code".into(), vec![frame])),
+        }
+    }
+
+    pub(crate) fn print_values(&mut self, args: &[Value], newline: bool) {
+        if newline {
+            format::format_println_args(args, &mut self.buf);
+            self.buf.push('\n');
+        } else {
+            for (i, a) in args.iter().enumerate() {
+                if i > 0 {
+                    self.buf.push(' ');
+                }
+                format::display(a, &mut self.buf);
+            }
+        }
+        if self.buf.len() >= OUT_CHUNK {
+            let _ = self.out.write_all(self.buf.as_bytes());
+            self.buf.clear();
+        }
+    }
+
+    pub(crate) fn global(&self, g: usize) -> Result<Value, String> {
+        match self.globals.get(g) {
+            Some(Value::Undef) | None => Err(format!(
+                "undefined variable {}",
+                self.global_names.get(g).map(String::as_str).unwrap_or("?")
+            )),
+            Some(v) => Ok(v.clone()),
+        }
+    }
+
+    pub(crate) fn set_global(&mut self, g: usize, v: Value) {
+        if let Some(slot) = self.globals.get_mut(g) {
+            *slot = v;
+        }
+    }
+
+    pub(crate) fn call_from_native(
+        &mut self,
+        f: FuncId,
+        args: &[Value],
+    ) -> Result<Value, RuntimeError> {
+        self.call(f, args)
+    }
+
+    /// Calls a function or closure value, as `dyn.call` does.
+    pub(crate) fn call_value(
+        &mut self,
+        callee: &Value,
+        args: &[Value],
+    ) -> Result<Value, RuntimeError> {
+        let (f, captures): (FuncId, Vec<Value>) = match callee {
+            Value::Func(id) => (*id, vec![]),
+            Value::Closure(c) => (c.func, c.captures.clone()),
+            other => {
+                return Err(RuntimeError {
+                    message: format!("Cannot call a value of type {}", other.type_name()),
+                    loc: SrcLoc::UNKNOWN,
+                    stack: vec![],
+                })
+            }
+        };
+        let target = resolve_arity(&self.funcs, f, captures.len(), args.len()).map_err(|m| {
+            RuntimeError {
+                message: m,
+                loc: SrcLoc::UNKNOWN,
+                stack: vec![],
+            }
+        })?;
+        let mut all = captures;
+        all.extend_from_slice(args);
+        self.call(target, &all)
+    }
+
+    pub(crate) fn deopt_value_count(&self, f: FuncId, inst: usize) -> usize {
+        self.module
+            .funcs
+            .get(f)
+            .and_then(|func| func.dfg.insts.get(ruchy_ir::Inst::new(inst)))
+            .and_then(|d| d.deopt.as_ref())
+            .map(|ds| ds.values.len())
+            .unwrap_or(0)
+    }
+
+    /// Finishes a frame of compiled function `f` in the interpreter after its guard `inst`
+    /// failed, from the guard's deopt state and the live values compiled code passed.
+    pub(crate) fn deopt(
+        &mut self,
+        f: FuncId,
+        inst: usize,
+        live: &[Value],
+    ) -> Result<Value, RuntimeError> {
+        let internal = |m: &str| RuntimeError {
+            message: format!("internal error: {m}"),
+            loc: SrcLoc::UNKNOWN,
+            stack: vec![],
+        };
+        let ds = self
+            .module
+            .funcs
+            .get(f)
+            .and_then(|func| func.dfg.insts.get(ruchy_ir::Inst::new(inst)))
+            .and_then(|d| d.deopt.clone())
+            .ok_or_else(|| internal("deopt without a deopt state"))?;
+        self.profile.deopts += 1;
+        let target = &self.funcs[ds.func.index()];
+        let pc = *target
+            .inst_pcs
+            .get(&(ds.block, ds.index))
+            .ok_or_else(|| internal("deopt target has no resume point"))?;
+        let base = self.top;
+        let n = target.nregs as usize;
+        let regs: Vec<(Reg, Value)> = ds
+            .values
+            .iter()
+            .zip(live)
+            .filter_map(|(&(tv, _), v)| target.value_regs.get(&tv).map(|&r| (r, v.clone())))
+            .collect();
+        if self.stack.len() < base + n {
+            self.stack.resize(base + n, Value::Nil);
+        }
+        for (r, v) in regs {
+            self.stack[base + r as usize] = v;
+        }
+        let st = ExecState {
+            f: ds.func,
+            pc: pc as usize,
+            base,
+            base_depth: self.frames.len(),
+        };
+        let depth = self.frames.len();
+        let r = self.run_state(st);
+        if r.is_err() {
+            self.frames.truncate(depth);
+            let end = self.stack.len();
+            clear_heap_values(&mut self.stack[base.min(end)..]);
+        } else {
+            clear_heap_values(&mut self.stack[base..base + n]);
+        }
+        self.top = base;
+        r
+    }
+
+    /// One stretch of interpretation: runs until the starting frame returns or a call goes to
+    /// compiled code.
+    fn segment(&mut self, st: &mut ExecState) -> Result<Yield, RuntimeError> {
         let Interpreter {
             funcs,
             globals,
             global_names,
             stack,
-            top,
             frames,
             out,
             buf,
             config,
             profile,
+            tiering,
             ..
         } = self;
         let funcs: &[FuncCode] = funcs;
-        let base_depth = frames.len();
-        let mut f = entry;
+        let base_depth = st.base_depth;
+        let mut f = st.f;
         let mut fc: &FuncCode = &funcs[f.index()];
-        let mut base = *top;
-        if stack.len() < base + fc.nregs as usize {
-            stack.resize(base + fc.nregs as usize, Value::Nil);
-        }
-        for (i, a) in args.iter().enumerate().take(fc.nparams as usize) {
-            stack[base + i] = a.clone();
-        }
-        profile.record_call(f, args);
-        let mut pc: usize = 0;
+        let mut base = st.base;
+        let mut pc: usize = st.pc;
+        let jit_on = tiering.enabled();
 
         macro_rules! reg {
             ($r:expr) => {
@@ -563,9 +1043,11 @@ impl<'o> Interpreter<'o> {
                     let v = std::mem::take(&mut reg!(src));
                     clear_heap_values(&mut stack[base..base + fc.nregs as usize]);
                     if frames.len() == base_depth {
-                        return Ok(v);
+                        return Ok(Yield::Return(v));
                     }
-                    let Some(fr) = frames.pop() else { return Ok(v) };
+                    let Some(fr) = frames.pop() else {
+                        return Ok(Yield::Return(v));
+                    };
                     f = fr.func;
                     fc = &funcs[f.index()];
                     pc = fr.pc as usize;
@@ -581,6 +1063,37 @@ impl<'o> Interpreter<'o> {
                 } => {
                     let caller_base = base;
                     let arg_regs = &fc.arg_regs[args as usize..(args + count) as usize];
+                    if jit_on {
+                        let mut sig = (arg_regs.len().min(15) as u64) << 60;
+                        for (i, &r) in arg_regs.iter().take(15).enumerate() {
+                            sig |= (stack[base + r as usize].type_tag() as u64 & 0xF) << (4 * i);
+                        }
+                        let calls = profile.calls[func.index()] + 1;
+                        let native = match tiering.decide(func, sig, calls) {
+                            Decision::Native(e) => Some(Some(e)),
+                            Decision::Compile => Some(None),
+                            Decision::Interpret => None,
+                        };
+                        if let Some(native) = native {
+                            let argv: SmallVec<[Value; 4]> = arg_regs
+                                .iter()
+                                .map(|&r| stack[base + r as usize].clone())
+                                .collect();
+                            *st = ExecState {
+                                f,
+                                pc,
+                                base,
+                                base_depth,
+                            };
+                            return Ok(Yield::Call {
+                                callee: func,
+                                dst,
+                                args: argv,
+                                sig,
+                                native,
+                            });
+                        }
+                    }
                     enter!(func, dst, |st: &mut Vec<Value>, nb: usize, np: usize| {
                         for (i, &r) in arg_regs.iter().enumerate().take(np) {
                             st[nb + i] = st[caller_base + r as usize].clone();
@@ -920,7 +1433,7 @@ fn resolve_arity(
 
 /// How a function is named in call stacks: its Ruchy name, without the IR's qualifications
 /// (`outer.helper` → `helper`, `fib$i64` → `fib`).
-fn display_name(name: &str) -> String {
+pub(crate) fn display_name(name: &str) -> String {
     let base = name.split('$').next().unwrap_or(name);
     if base == "__toplevel__" {
         "<toplevel>".to_string()
@@ -951,11 +1464,10 @@ fn make_error(
         }
     };
     push(&mut stack, fc, pc);
-    for fr in frames[..].iter().rev() {
+    for fr in frames[base_depth.min(frames.len())..].iter().rev() {
         let fc = &funcs[fr.func.index()];
         push(&mut stack, fc, (fr.pc as usize).saturating_sub(1));
     }
-    let _ = base_depth;
     let loc = stack.first().map(|s| s.loc).unwrap_or(SrcLoc::UNKNOWN);
     RuntimeError {
         message,

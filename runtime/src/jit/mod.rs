@@ -1,0 +1,542 @@
+//! The tiering runtime: decides when a function is hot, specializes it for the argument types it
+//! is called with, optimizes and compiles it, keeps the code in a method cache keyed by
+//! (function, argument type signature) with LRU eviction, and runs it.
+//!
+//! Compiled code reaches the runtime through the `extern "C"` helpers of [`helpers`], with a
+//! pointer to the [`JitContext`] as first argument; the context points back to the interpreter,
+//! which the helpers re-enter for calls to interpreted functions and for deoptimization.
+
+pub mod helpers;
+
+use crate::profile::TypeSig;
+use crate::value::Value;
+use lru::LruCache;
+use ruchy_backends::{Backend, CompiledFunction, RuntimeAbi};
+use ruchy_ir::{ElemType, EntityRef, FuncId, Level, Module, Type};
+use std::collections::{HashMap, HashSet};
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+/// When and how much to compile. Settable from the command line (`--tier1-threshold`, ...)
+/// and the `RUCHY_JIT` environment variable (`tier1_threshold=0,max_cached_methods=5`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct JitConfig {
+    /// Compile after this many calls of a function with one signature (0: on the first call).
+    pub tier1_threshold: u64,
+    /// For the optimizing tier (not implemented yet; recorded for `--stats`).
+    pub tier2_threshold: u64,
+    pub max_cached_methods: usize,
+    pub max_specializations_per_function: usize,
+    /// Back edges before a running loop would be compiled (needs on-stack replacement, which
+    /// the optimizing tier brings).
+    pub backedge_threshold: u64,
+    /// Whether compilation is enabled at all (`--tier=0` disables it).
+    pub enabled: bool,
+}
+
+impl Default for JitConfig {
+    fn default() -> Self {
+        JitConfig {
+            tier1_threshold: 10,
+            tier2_threshold: 100,
+            max_cached_methods: 10_000,
+            max_specializations_per_function: 3,
+            backedge_threshold: 10_000,
+            enabled: true,
+        }
+    }
+}
+
+impl JitConfig {
+    /// Applies `key=value` settings separated by commas (the `RUCHY_JIT` syntax).
+    pub fn apply(&mut self, spec: &str) -> Result<(), String> {
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("expected key=value, found `{part}`"))?;
+            let n: u64 = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{k}` takes a number, not `{v}`"))?;
+            match k.trim() {
+                "tier1_threshold" => self.tier1_threshold = n,
+                "tier2_threshold" => self.tier2_threshold = n,
+                "max_cached_methods" => self.max_cached_methods = n.max(1) as usize,
+                "max_specializations_per_function" => {
+                    self.max_specializations_per_function = n as usize
+                }
+                "backedge_threshold" => self.backedge_threshold = n,
+                other => return Err(format!("unknown JIT setting `{other}`")),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The block compiled code shares with the runtime. Field offsets are fixed by
+/// `ruchy_backends::ctx`.
+#[repr(C)]
+pub struct JitContext {
+    pub depth: u64,
+    pub max_depth: u64,
+    /// Non-zero while an error is pending.
+    pub error: u64,
+    /// The interpreter that runs compiled code (for helpers that re-enter it).
+    pub interp: *mut (),
+}
+
+/// A cached method: the specialization of a function for one signature and its code.
+pub struct CacheEntry {
+    /// The specialized IR function.
+    pub spec: FuncId,
+    pub code: Option<CompiledFunction>,
+    /// Why it is not compiled, when it is not.
+    pub reason: Option<String>,
+    pub hits: u64,
+}
+
+/// Per-function facts for `--stats`.
+#[derive(Clone, Debug, Default)]
+pub struct FunctionReport {
+    pub tier: u8,
+    pub compile_time: Duration,
+    pub code_size: usize,
+    pub signatures_compiled: usize,
+    pub cache_hits: u64,
+    /// Why a hot function (or signature) was not compiled.
+    pub reasons: Vec<String>,
+    pub megamorphic: bool,
+}
+
+/// What a call should do.
+pub enum Decision {
+    Interpret,
+    /// Run compiled code through its boxed entry.
+    Native(*const u8),
+    /// Hot and not tried yet: compile first.
+    Compile,
+}
+
+/// Tiering state of one interpreter.
+pub struct Tiering {
+    pub config: JitConfig,
+    backend: Option<Box<dyn Backend>>,
+    pub cache: LruCache<(FuncId, TypeSig), CacheEntry>,
+    /// Signatures per function that were compiled or tried.
+    tried: HashMap<FuncId, HashSet<TypeSig>>,
+    /// Indirection cells: each holds the typed entry of a compiled specialization. Boxed so
+    /// their addresses stay put; never freed while the runtime lives.
+    cells: HashMap<FuncId, Box<usize>>,
+    /// Interned string constants used by compiled code.
+    strings: HashMap<String, Box<Value>>,
+    pub reports: HashMap<FuncId, FunctionReport>,
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
+    /// Evicted code waiting until no compiled frame is active to be freed.
+    graveyard: Vec<CompiledFunction>,
+    /// Functions other compiled code calls through their cells: their code is never freed.
+    pinned: HashSet<FuncId>,
+    pinned_code: Vec<CompiledFunction>,
+    pub backend_error: Option<String>,
+}
+
+impl Tiering {
+    pub fn new(config: JitConfig) -> Self {
+        let (backend, backend_error): (Option<Box<dyn Backend>>, Option<String>) = if config.enabled
+        {
+            match ruchy_backends::cranelift::CraneliftBackend::new() {
+                Ok(b) => (Some(Box::new(b)), None),
+                Err(e) => (None, Some(e.0)),
+            }
+        } else {
+            (None, None)
+        };
+        let cap = NonZeroUsize::new(config.max_cached_methods.max(1)).unwrap_or(NonZeroUsize::MIN);
+        Tiering {
+            config,
+            backend,
+            cache: LruCache::new(cap),
+            tried: HashMap::new(),
+            cells: HashMap::new(),
+            strings: HashMap::new(),
+            reports: HashMap::new(),
+            hits: 0,
+            misses: 0,
+            evictions: 0,
+            graveyard: vec![],
+            pinned: HashSet::new(),
+            pinned_code: vec![],
+            backend_error,
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.backend.is_some()
+    }
+
+    /// Decides what a call of `f` with signature `sig`, the `calls`th call of `f`, should do.
+    #[inline]
+    pub fn decide(&mut self, f: FuncId, sig: TypeSig, calls: u64) -> Decision {
+        if calls <= self.config.tier1_threshold {
+            return Decision::Interpret;
+        }
+        if let Some(e) = self.cache.get_mut(&(f, sig)) {
+            return match &e.code {
+                Some(code) => {
+                    e.hits += 1;
+                    self.hits += 1;
+                    Decision::Native(code.boxed_entry)
+                }
+                None => Decision::Interpret,
+            };
+        }
+        if self.tried.get(&f).is_some_and(|s| s.contains(&sig)) {
+            return Decision::Interpret;
+        }
+        self.misses += 1;
+        Decision::Compile
+    }
+
+    fn report(&mut self, f: FuncId) -> &mut FunctionReport {
+        self.reports.entry(f).or_default()
+    }
+
+    /// Specializes, optimizes and compiles `f` for `sig`. Returns the boxed entry, or `None`
+    /// when the function stays interpreted (the reason goes to the report). New IR functions
+    /// are appended to `module`; `decoded` is how many of them the interpreter has decoded.
+    pub fn compile(
+        &mut self,
+        module: &mut Module,
+        f: FuncId,
+        sig: TypeSig,
+        active_native_frames: bool,
+    ) -> Option<*const u8> {
+        self.tried.entry(f).or_default().insert(sig);
+        let nsigs = self.tried[&f].len();
+        if nsigs > self.config.max_specializations_per_function {
+            let r = self.report(f);
+            r.megamorphic = true;
+            let msg = format!(
+                "megamorphic: more than {} argument type signatures; signature {} stays interpreted",
+                nsigs - 1,
+                crate::profile::Profile::describe(sig)
+            );
+            if !r.reasons.contains(&msg) {
+                r.reasons.push(msg);
+            }
+            return None;
+        }
+        let types = sig_types(sig);
+        if module.funcs[f].level != Level::Dyn || module.funcs[f].params.len() != types.len() {
+            self.report(f)
+                .reasons
+                .push("not a dyn-level function with a matching arity".into());
+            return None;
+        }
+        let before = module.funcs.len();
+        let (spec, result) =
+            ruchy_passes::transforms::specialize::specialize_function(module, f, &types);
+        let Some(spec) = spec else {
+            self.report(f).reasons.push("cannot be specialized".into());
+            return None;
+        };
+        // Optimize the new functions (passes skip frozen functions: deopt targets and code
+        // already compiled).
+        let new: Vec<FuncId> = (before..module.funcs.len()).map(FuncId::new).collect();
+        for (id, func) in module.funcs.iter_mut() {
+            if !new.contains(&id) && func.level != Level::Dyn {
+                func.attrs.frozen = true;
+            }
+        }
+        let mut pm = match ruchy_passes::PassManager::new(
+            ruchy_passes::Pipeline::parse(TIER1_PIPELINE).expect("tier-1 pipeline parses"),
+            ruchy_passes::Instrumentation {
+                verify_each: cfg!(debug_assertions),
+                ..Default::default()
+            },
+        ) {
+            Ok(pm) => pm,
+            Err(e) => {
+                self.report(f).reasons.push(e);
+                return None;
+            }
+        };
+        if let Err(e) = pm.run(module, &mut std::io::sink()) {
+            self.report(f)
+                .reasons
+                .push(format!("optimization failed: {e}"));
+            return None;
+        }
+        if module.funcs[spec].level == Level::Dyn {
+            let why = result
+                .remarks
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "not fully typed".into());
+            self.report(f).reasons.push(format!(
+                "signature {}: {why}",
+                crate::profile::Profile::describe(sig)
+            ));
+            return None;
+        }
+        // Compile the specialization and the typed callees it calls directly, callees first.
+        let (order, callees) = compile_order(module, spec, &self.cells);
+        // Code that other code calls through a cell is never freed.
+        self.pinned.extend(callees);
+        for &g in &order {
+            self.cells.entry(g).or_insert_with(|| Box::new(0));
+        }
+        let mut compiled = vec![];
+        for &g in order.iter().rev() {
+            let Some(backend) = self.backend.as_mut() else {
+                return None;
+            };
+            let mut abi = Abi {
+                cells: &self.cells,
+                strings: &mut self.strings,
+            };
+            match backend.compile(module, g, &mut abi) {
+                Ok(code) => {
+                    if let Some(cell) = self.cells.get_mut(&g) {
+                        **cell = code.typed_entry as usize;
+                    }
+                    module.funcs[g].attrs.frozen = true;
+                    compiled.push((g, code));
+                }
+                Err(e) => {
+                    if g == spec {
+                        self.report(f).reasons.push(format!("compile error: {e}"));
+                        for (_, code) in compiled {
+                            self.pinned_code.push(code);
+                        }
+                        return None;
+                    }
+                    // Callers were compiled against its cell: nothing can run them safely.
+                    self.report(f)
+                        .reasons
+                        .push(format!("compile error in a callee: {e}"));
+                    for (_, code) in compiled {
+                        self.pinned_code.push(code);
+                    }
+                    return None;
+                }
+            }
+        }
+        let mut entry = None;
+        for (g, code) in compiled {
+            let orig = original_of(module, g);
+            let r = self.report(orig);
+            r.tier = 1;
+            r.compile_time += code.compile_time;
+            r.code_size += code.code_size;
+            r.signatures_compiled += 1;
+            if g == spec {
+                entry = Some(code.boxed_entry);
+                self.insert(
+                    (f, sig),
+                    CacheEntry {
+                        spec,
+                        code: Some(code),
+                        reason: None,
+                        hits: 0,
+                    },
+                    active_native_frames,
+                );
+            } else {
+                self.pinned_code.push(code);
+            }
+        }
+        entry
+    }
+
+    fn insert(&mut self, key: (FuncId, TypeSig), entry: CacheEntry, active_native_frames: bool) {
+        if let Some((old_key, old)) = self.cache.push(key, entry) {
+            if let Some(code) = old.code {
+                self.evictions += 1;
+                // A later call recompiles.
+                self.tried.entry(old_key.0).or_default().remove(&old_key.1);
+                if self.pinned.contains(&code.func) {
+                    self.pinned_code.push(code);
+                } else {
+                    // Nothing calls it through its cell: free it once no compiled frame runs.
+                    self.cells.remove(&code.func);
+                    self.graveyard.push(code);
+                }
+            }
+        }
+        if !active_native_frames {
+            self.collect_garbage();
+        }
+    }
+
+    /// Frees evicted code (only when no compiled frame is running).
+    pub fn collect_garbage(&mut self) {
+        if let Some(b) = self.backend.as_mut() {
+            for code in self.graveyard.drain(..) {
+                b.free(code);
+            }
+        }
+    }
+
+    /// The specialized functions with live compiled code.
+    pub fn compiled_functions(&self) -> Vec<FuncId> {
+        let mut v: Vec<FuncId> = self
+            .cache
+            .iter()
+            .filter(|(_, e)| e.code.is_some())
+            .map(|(_, e)| e.spec)
+            .collect();
+        v.extend(self.pinned_code.iter().map(|c| c.func));
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Cache hits of the specializations of `f`.
+    pub fn hits_of(&self, f: FuncId) -> u64 {
+        self.cache
+            .iter()
+            .filter(|(k, _)| k.0 == f)
+            .map(|(_, e)| e.hits)
+            .sum()
+    }
+
+    /// Total bytes of compiled code alive (cached and pinned).
+    pub fn code_bytes(&self) -> usize {
+        let cached: usize = self
+            .cache
+            .iter()
+            .filter_map(|(_, e)| e.code.as_ref().map(|c| c.code_size))
+            .sum();
+        cached + self.pinned_code.iter().map(|c| c.code_size).sum::<usize>()
+    }
+
+    /// The text of the backend's IR for a function (`--emit=clif`).
+    pub fn emit_text(&mut self, module: &Module, f: FuncId) -> Result<String, String> {
+        let Some(backend) = self.backend.as_mut() else {
+            return Err(self
+                .backend_error
+                .clone()
+                .unwrap_or_else(|| "compilation is disabled".into()));
+        };
+        let mut abi = Abi {
+            cells: &self.cells,
+            strings: &mut self.strings,
+        };
+        backend.emit_text(module, f, &mut abi).map_err(|e| e.0)
+    }
+}
+
+/// Clean-ups run on fresh specializations before Cranelift compiles them.
+pub const TIER1_PIPELINE: &str = "sccp,simplify-cfg,gvn,licm,dce,simplify-cfg";
+
+/// The IR function a specialization was made from (`fib$i64` → `fib`).
+fn original_of(module: &Module, g: FuncId) -> FuncId {
+    let name = &module.funcs[g].name;
+    let base = name.split('$').next().unwrap_or(name);
+    module.func_by_name(base).unwrap_or(g)
+}
+
+/// `spec` and the typed functions it calls directly (transitively) that are not compiled yet,
+/// callers before callees; and every function called from them (compiled or not).
+fn compile_order(
+    module: &Module,
+    spec: FuncId,
+    cells: &HashMap<FuncId, Box<usize>>,
+) -> (Vec<FuncId>, Vec<FuncId>) {
+    let mut order = vec![];
+    let mut callees = vec![];
+    let mut stack = vec![spec];
+    let mut seen = HashSet::new();
+    while let Some(g) = stack.pop() {
+        if !seen.insert(g) {
+            continue;
+        }
+        if g != spec && cells.get(&g).is_some_and(|c| **c != 0) {
+            continue;
+        }
+        order.push(g);
+        let f = &module.funcs[g];
+        for (_, i) in f.insts_in_order() {
+            let d = &f.dfg.insts[i];
+            if let (ruchy_ir::Opcode::Call, ruchy_ir::Imm::Func(c)) = (d.opcode, &d.imm) {
+                if module.funcs[*c].level != Level::Dyn {
+                    callees.push(*c);
+                    stack.push(*c);
+                }
+            }
+        }
+    }
+    (order, callees)
+}
+
+/// The IR types of a profiled argument signature.
+pub fn sig_types(sig: TypeSig) -> Vec<Type> {
+    let n = (sig >> 60) as usize;
+    (0..n)
+        .map(|i| match (sig >> (4 * i)) & 0xF {
+            0 => Type::Unit,
+            1 => Type::Bool,
+            2 => Type::I64,
+            3 => Type::F64,
+            4 => Type::Str,
+            5 => Type::Array(ElemType::Any),
+            6 => Type::Tuple,
+            8 => Type::Cell,
+            _ => Type::Any,
+        })
+        .collect()
+}
+
+struct Abi<'a> {
+    cells: &'a HashMap<FuncId, Box<usize>>,
+    strings: &'a mut HashMap<String, Box<Value>>,
+}
+
+impl RuntimeAbi for Abi<'_> {
+    fn helper(&self, name: &str) -> Option<*const u8> {
+        helpers::address(name)
+    }
+
+    fn string_constant(&mut self, s: &str) -> *const u8 {
+        let b = self
+            .strings
+            .entry(s.to_string())
+            .or_insert_with(|| Box::new(Value::str(s)));
+        &**b as *const Value as *const u8
+    }
+
+    fn call_slot(&mut self, callee: FuncId) -> Option<*const u8> {
+        self.cells
+            .get(&callee)
+            .map(|c| &**c as *const usize as *const u8)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_helper_the_backend_needs_exists() {
+        for h in ruchy_backends::HELPERS {
+            assert!(
+                helpers::address(h.name).is_some(),
+                "missing helper {}",
+                h.name
+            );
+        }
+    }
+
+    #[test]
+    fn config_from_text() {
+        let mut c = JitConfig::default();
+        c.apply("tier1_threshold=0, max_cached_methods=5").unwrap();
+        assert_eq!(c.tier1_threshold, 0);
+        assert_eq!(c.max_cached_methods, 5);
+        assert!(c.apply("bogus=1").is_err());
+        assert!(c.apply("tier1_threshold=x").is_err());
+        let _ = EntityRef::index(FuncId::new(0));
+    }
+}
