@@ -367,9 +367,7 @@ impl Pass for EscapeAnalysis {
         func: &mut Function,
         cx: &mut FunctionCx<'_>,
     ) -> Result<bool, String> {
-        let uses = use_map(func);
-        let found = allocations(func, &uses);
-        if found.is_empty() {
+        if allocations(func, &use_map(func)).is_empty() {
             return Ok(false);
         }
         let describe = |func: &Function, i: Inst| {
@@ -377,33 +375,30 @@ impl Pass for EscapeAnalysis {
             let v = d.result.map_or(String::new(), |r| format!(" {r}"));
             format!("@{}: {}{v} at {}", func.name, d.opcode, d.loc)
         };
-        for &(_, kind) in &found {
-            cx.stats.add(kind.counter(), 1);
-        }
         // Replace one array at a time, so that each plan sees the values the previous ones
-        // substituted.
-        let mut replaced: HashSet<Inst> = HashSet::new();
-        let (mut arrays, mut accesses) = (0u64, 0u64);
+        // substituted (an array read out of a replaced array may stop escaping).
+        let mut replaced: Vec<Inst> = vec![];
+        let mut accesses = 0u64;
         loop {
             let uses = use_map(func);
             let candidate = allocations(func, &uses)
                 .into_iter()
-                .filter(|&(i, k)| k == Kind::Array && !replaced.contains(&i))
+                .filter(|&(_, k)| k == Kind::Array)
                 .find_map(|(i, _)| plan(func, i, &uses).map(|p| (i, p)));
             let Some((alloc, rep)) = candidate else { break };
             let n = func.dfg.insts[alloc].args.len();
             cx.stats
                 .remark(format!("{} replaced by scalars", describe(func, alloc)));
             accesses += apply(func, rep, n) as u64;
-            arrays += 1;
-            replaced.insert(alloc);
+            replaced.push(alloc);
         }
-        for &(i, _) in &found {
-            if !replaced.contains(&i) {
-                cx.stats
-                    .remark(format!("{} does not escape", describe(func, i)));
-            }
+        cx.stats.add(Kind::Array.counter(), replaced.len() as u64);
+        for (i, kind) in allocations(func, &use_map(func)) {
+            cx.stats.add(kind.counter(), 1);
+            cx.stats
+                .remark(format!("{} does not escape", describe(func, i)));
         }
+        let arrays = replaced.len() as u64;
         cx.stats.add("arrays replaced by scalars", arrays);
         cx.stats.add("array accesses removed", accesses);
         Ok(arrays > 0)

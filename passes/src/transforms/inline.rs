@@ -36,12 +36,13 @@
 //!   hide the error's position.
 //!
 //! Other call sites are kept: callees containing `guard.type` (a deopt state resumes in the
-//! callee's own frame), callees at a level whose ops the caller's level forbids, callers that are
-//! the deopt target of some guard (a deopt state names a block and an instruction index of its
-//! target, which splitting would move), and, at the `typed` and `lowered` levels, calls whose
-//! `any` result would need an `any` block parameter. All functions are kept, even when no call
-//! to them remains: the runtime may call any of them. The only other observable difference is
-//! the call depth at which "stack overflow" is raised, which inlining lowers.
+//! callee's own frame), callees at a level whose ops the caller's level forbids, and, at the
+//! `typed` and `lowered` levels, calls whose `any` result would need an `any` block parameter.
+//! Callers that are `frozen` or the deopt target of some guard are not touched at all (a deopt
+//! state names a block and an instruction index of its target, which splitting would move). All
+//! functions are kept, even when no call to them remains: the runtime may call any of them. The
+//! only other observable difference is the call depth at which "stack overflow" is raised, which
+//! inlining lowers.
 
 use crate::analysis::CallGraph;
 use crate::pass::{ModuleCx, OptionInfo, Pass, PassInfo, PassOptions, Scope};
@@ -113,7 +114,6 @@ enum Keep {
     MayRaise,
     Level,
     AnyResult,
-    DeoptTarget,
     Malformed,
 }
 
@@ -126,7 +126,6 @@ impl Keep {
             Keep::MayRaise => "call sites kept to preserve error call stacks",
             Keep::Level => "call sites kept because of the callee's level",
             Keep::AnyResult => "call sites kept because their any result needs a typed join",
-            Keep::DeoptTarget => "call sites kept in deopt targets",
             Keep::Malformed => "call sites kept because the callee has no body",
         }
     }
@@ -142,6 +141,10 @@ impl Pass for Inline {
         let mut cg = CallGraph::compute(module);
         let mut changed = false;
         for fid in cg.bottom_up() {
+            // Deopt targets are frozen: guards resume in them by position.
+            if module.funcs[fid].attrs.frozen || deopt_targets.contains(&fid) {
+                continue;
+            }
             let sites = call_sites(&module.funcs[fid]);
             if sites.is_empty() {
                 continue;
@@ -152,7 +155,7 @@ impl Pass for Inline {
             let mut caller = std::mem::replace(&mut module.funcs[fid], placeholder);
             let mut inlined = 0u64;
             for call in sites {
-                let decision = self.decide(module, &cg, &deopt_targets, fid, &caller, call);
+                let decision = self.decide(module, &cg, fid, &caller, call);
                 match decision {
                     Ok(callee) => {
                         if inline_call(&mut caller, call, &module.funcs[callee]) {
@@ -184,7 +187,6 @@ impl Inline {
         &self,
         module: &Module,
         cg: &CallGraph,
-        deopt_targets: &HashSet<FuncId>,
         fid: FuncId,
         caller: &Function,
         call: Inst,
@@ -201,9 +203,6 @@ impl Inline {
         };
         if callee.entry_block().is_none() || d.args.len() != callee.params.len() {
             return Err(Keep::Malformed);
-        }
-        if deopt_targets.contains(&fid) {
-            return Err(Keep::DeoptTarget);
         }
         if !level_allows(caller.level, callee.level) {
             return Err(Keep::Level);
@@ -236,7 +235,7 @@ impl Inline {
     }
 }
 
-/// Functions that some guard's deopt state resumes in.
+/// Functions that some guard's deopt state resumes in (normally also marked `frozen`).
 fn deopt_targets(module: &Module) -> HashSet<FuncId> {
     let mut out = HashSet::new();
     for f in module.funcs.values() {

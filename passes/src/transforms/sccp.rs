@@ -706,7 +706,36 @@ fn rewrite(func: &mut Function, sol: &Solution) -> RewriteStats {
     }
     st.folded = (folded_insts.len() + folded_params.len()) as u64;
 
-    // 2. Uses read the constants instead, except a `guard.type` operand, which must stay `any`.
+    // 2. Constant branches become unconditional (before their conditions are replaced, since
+    //    the solution describes the original values).
+    for &b in &blocks {
+        if !sol.is_exec(b) {
+            continue;
+        }
+        let Some(t) = func.layout.last_inst(b) else {
+            continue;
+        };
+        let d = &func.dfg.insts[t];
+        let taken = match (d.opcode, d.args.first().map(|&c| sol.lat(c)), &d.imm) {
+            (Opcode::CondBr, Some(Lat::Const(Const::Bool(v))), _) => Some(if *v { 0 } else { 1 }),
+            (Opcode::Switch, Some(Lat::Const(Const::Int(n))), Imm::Cases(cases)) => {
+                Some(cases.iter().position(|c| c == n).unwrap_or(cases.len()))
+            }
+            _ => None,
+        };
+        let Some(k) = taken else { continue };
+        let Some(dest) = d.dests.get(k).cloned() else {
+            continue;
+        };
+        let d = &mut func.dfg.insts[t];
+        d.opcode = Opcode::Br;
+        d.args.clear();
+        d.imm = Imm::None;
+        d.dests = smallvec![dest];
+        st.branches += 1;
+    }
+
+    // 3. Uses read the constants instead, except a `guard.type` operand, which must stay `any`.
     if !repl.is_empty() {
         let insts: Vec<Inst> = func.insts_in_order().map(|(_, i)| i).collect();
         for i in insts {
@@ -739,34 +768,6 @@ fn rewrite(func: &mut Function, sol: &Solution) -> RewriteStats {
                 ds.values = vals;
             }
         }
-    }
-
-    // 3. Constant branches become unconditional.
-    for &b in &blocks {
-        if !sol.is_exec(b) {
-            continue;
-        }
-        let Some(t) = func.layout.last_inst(b) else {
-            continue;
-        };
-        let d = &func.dfg.insts[t];
-        let taken = match (d.opcode, d.args.first().map(|&c| sol.lat(c)), &d.imm) {
-            (Opcode::CondBr, Some(Lat::Const(Const::Bool(v))), _) => Some(if *v { 0 } else { 1 }),
-            (Opcode::Switch, Some(Lat::Const(Const::Int(n))), Imm::Cases(cases)) => {
-                Some(cases.iter().position(|c| c == n).unwrap_or(cases.len()))
-            }
-            _ => None,
-        };
-        let Some(k) = taken else { continue };
-        let Some(dest) = d.dests.get(k).cloned() else {
-            continue;
-        };
-        let d = &mut func.dfg.insts[t];
-        d.opcode = Opcode::Br;
-        d.args.clear();
-        d.imm = Imm::None;
-        d.dests = smallvec![dest];
-        st.branches += 1;
     }
 
     // 4. Blocks no executable edge reaches are unreachable now.

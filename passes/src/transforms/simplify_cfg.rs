@@ -266,67 +266,72 @@ fn can_replace(func: &Function, guards: &HashSet<Value>, p: Value, v: Value) -> 
 
 /// Merges blocks into their single predecessor when it jumps to them unconditionally. Returns
 /// how many blocks were merged.
+///
+/// One walk over the layout: a block absorbs its successor as long as it ends with `cf.br` to a
+/// block that no other edge reaches, so a chain collapses into its first block. Edge counts stay
+/// valid throughout (the edges out of a merged block now leave from the block that absorbed it),
+/// and parameter replacements are collected and applied once at the end.
 fn merge_blocks(func: &mut Function) -> u64 {
     let entry = func.entry_block();
-    let mut n = 0;
-    loop {
-        // Number of edges into each block, and the block whose terminator is each `cf.br`.
-        let mut incoming: HashMap<Block, usize> = HashMap::new();
-        for &b in func.layout.blocks() {
-            if let Some(t) = func.layout.last_inst(b) {
-                for dest in &func.dfg.insts[t].dests {
-                    *incoming.entry(dest.block).or_default() += 1;
-                }
+    let mut incoming: HashMap<Block, usize> = HashMap::new();
+    for &b in func.layout.blocks() {
+        if let Some(t) = func.layout.last_inst(b) {
+            for dest in &func.dfg.insts[t].dests {
+                *incoming.entry(dest.block).or_default() += 1;
             }
         }
-        let guards = guard_operands(func);
-        let mut candidate = None;
-        for &p in func.layout.blocks() {
-            let Some(t) = func.layout.last_inst(p) else {
-                continue;
-            };
+    }
+    let mut guards = guard_operands(func);
+    let mut alias: HashMap<Value, Value> = HashMap::new();
+    let mut merged: HashSet<Block> = HashSet::new();
+    let blocks: Vec<Block> = func.layout.blocks().to_vec();
+    for p in blocks {
+        if merged.contains(&p) {
+            continue;
+        }
+        while let Some(t) = func.layout.last_inst(p) {
             let d = &func.dfg.insts[t];
             if d.opcode != Opcode::Br || d.dests.len() != 1 {
-                continue;
+                break;
             }
             let dest = &d.dests[0];
             let b = dest.block;
-            if b == p || Some(b) == entry || incoming.get(&b) != Some(&1) {
-                continue;
-            }
             let params = func.dfg.block_params(b);
-            if params.len() != dest.args.len()
-                || !params
+            let args: Vec<Value> = dest
+                .args
+                .iter()
+                .map(|&a| utils::resolve_alias(&alias, a))
+                .collect();
+            let ok = b != p
+                && Some(b) != entry
+                && incoming.get(&b) == Some(&1)
+                && params.len() == args.len()
+                && params
                     .iter()
-                    .zip(&dest.args)
-                    .all(|(&q, &a)| can_replace(func, &guards, q, a))
-            {
-                continue;
+                    .zip(&args)
+                    .all(|(&q, &a)| can_replace(func, &guards, q, a));
+            if !ok {
+                break;
             }
-            candidate = Some((p, t, b));
-            break;
+            for (&q, &a) in params.iter().zip(&args) {
+                if guards.contains(&q) {
+                    guards.insert(a);
+                }
+                alias.insert(q, a);
+            }
+            let mut insts: Vec<Inst> = func.layout.block_insts(p).to_vec();
+            insts.pop();
+            insts.extend_from_slice(func.layout.block_insts(b));
+            func.layout.remove_block(b);
+            func.layout.set_block_insts(p, insts);
+            for idx in (0..func.dfg.block_params(b).len()).rev() {
+                func.dfg.remove_block_param(b, idx);
+            }
+            merged.insert(b);
         }
-        let Some((p, t, b)) = candidate else { return n };
-        merge(func, p, t, b);
-        n += 1;
-    }
-}
-
-/// Moves `b`'s instructions to the end of `p` in place of `p`'s terminator `t` (a `cf.br ^b`),
-/// replacing `b`'s parameters by the branch arguments.
-fn merge(func: &mut Function, p: Block, t: Inst, b: Block) {
-    let args = func.dfg.insts[t].dests[0].args.clone();
-    let params = func.dfg.block_params(b).to_vec();
-    let alias: HashMap<Value, Value> = params.iter().copied().zip(args).collect();
-    let mut insts: Vec<Inst> = func.layout.block_insts(p).to_vec();
-    insts.pop();
-    insts.extend_from_slice(func.layout.block_insts(b));
-    func.layout.remove_block(b);
-    func.layout.set_block_insts(p, insts);
-    for idx in (0..params.len()).rev() {
-        func.dfg.remove_block_param(b, idx);
     }
     utils::replace_uses(func, &alias);
+    merged.len() as u64
 }
 
 // ---------------------------------------------------------------------------------------------
