@@ -482,7 +482,16 @@ impl<'a, 'b> Lower<'a, 'b> {
             self.ctx,
             ctx::MAX_DEPTH,
         );
-        let over = self.b.ins().icmp(IntCC::UnsignedGreaterThan, depth1, max);
+        let too_deep = self.b.ins().icmp(IntCC::UnsignedGreaterThan, depth1, max);
+        let sp = self.b.ins().get_stack_pointer(self.ptr);
+        let limit = self.b.ins().load(
+            self.ptr,
+            MemFlagsData::trusted(),
+            self.ctx,
+            ctx::STACK_LIMIT,
+        );
+        let no_stack = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
+        let over = self.b.ins().bor(too_deep, no_stack);
         let overflow = self.b.create_block();
         let body = self.b.create_block();
         self.b.ins().brif(over, overflow, &[], body, &[]);

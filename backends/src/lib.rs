@@ -17,7 +17,7 @@
 //! out: *mut Value)` and is how the interpreter calls compiled code.
 //!
 //! `ctx` points to the runtime's `JitContext`: at offset 0 a `u64` call depth, at 8 the maximum
-//! depth. Errors are raised by helpers (which record the message, position and frame) and
+//! depth, at 16 the pending-error flag, at 32 the native stack limit. Errors are raised by helpers (which record the message, position and frame) and
 //! reported by a non-zero `i8` status; compiled code then records its own frame and returns,
 //! and every caller checks the status after each call.
 
@@ -346,6 +346,9 @@ pub mod ctx {
     pub const MAX_DEPTH: i32 = 8;
     /// `u64`: non-zero while an error is pending.
     pub const ERROR: i32 = 16;
+    /// `u64`: the lowest native stack address compiled code may use; below it a call raises
+    /// "stack overflow" instead of running off the end of the stack.
+    pub const STACK_LIMIT: i32 = 32;
 }
 
 /// Packs a source location for a helper argument.

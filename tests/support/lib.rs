@@ -168,3 +168,25 @@ pub fn check(path: &Path, got: &Outcome, exp: &Expected) -> Result<(), String> {
         Err(format!("{name}: {}", problems.join("\n")))
     }
 }
+
+/// The executors every program must agree on: the interpreter, tier 1 forced on every
+/// function, and automatic tiering.
+pub fn executors() -> Vec<(&'static str, Config)> {
+    let mut forced = Config::default();
+    forced.jit.tier1_threshold = 0;
+    vec![
+        ("tier0", Config::tier0()),
+        ("tier1", forced),
+        ("auto", Config::default()),
+    ]
+}
+
+/// Runs `f` on a thread with a large stack: compiled code recurses on the native stack.
+pub fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(512 << 20)
+        .spawn(f)
+        .expect("thread starts")
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+}

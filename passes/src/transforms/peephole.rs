@@ -2,7 +2,8 @@
 //!
 //! Rewrites `x + 0`, `x - 0`, `x * 1` (integer and wrapping forms) to `x`, `x * 0` on integers
 //! to `0`, `!!b` to `b` and `-(-f)` to `f` for floats. Uses of the instruction's result are
-//! replaced; the instruction is left for `dce` to delete.
+//! replaced and the instruction is deleted (it cannot trap, so `dce` could not know it is
+//! removable); operands left unused are for `dce`.
 //!
 //! Sound because each identity holds for every operand value, and none of the rewritten
 //! checked ops can trap for these constants: adding or subtracting zero and multiplying by zero
@@ -46,6 +47,7 @@ impl Pass for Peephole {
         cx: &mut FunctionCx<'_>,
     ) -> Result<bool, String> {
         let mut replace: HashMap<Value, Value> = HashMap::new();
+        let mut dead = vec![];
         for (_, inst) in func.insts_in_order() {
             let d = &func.dfg.insts[inst];
             let Some(result) = d.result else { continue };
@@ -77,10 +79,14 @@ impl Pass for Peephole {
             };
             if let Some(v) = with {
                 replace.insert(result, v);
+                dead.push(inst);
             }
         }
         cx.stats.add("identities applied", replace.len() as u64);
         utils::replace_uses(func, &replace);
+        for inst in dead {
+            func.layout.remove_inst(inst);
+        }
         Ok(!replace.is_empty())
     }
 }

@@ -187,7 +187,20 @@ pub fn specialize_function(
     func: FuncId,
     sig: &[Type],
 ) -> (Option<FuncId>, SpecializeResult) {
+    specialize_function_limited(module, func, sig, MAX_SPECIALIZATIONS_PER_FUNCTION)
+}
+
+/// [`specialize_function`] allowing at most `max_per_function` specializations of any one
+/// function in the module (counting those made earlier); calls that would need more keep
+/// calling the generic function.
+pub fn specialize_function_limited(
+    module: &mut Module,
+    func: FuncId,
+    sig: &[Type],
+    max_per_function: usize,
+) -> (Option<FuncId>, SpecializeResult) {
     let mut sp = Specializer::new(module);
+    sp.max_per_function = max_per_function;
     let k = sp.request(module, func, sig.to_vec());
     let r = sp.finish(module);
     let id = k.and_then(|_| {
@@ -226,15 +239,26 @@ struct Spec {
 struct Specializer {
     specs: Vec<Spec>,
     index: HashMap<(FuncId, Vec<Type>), usize>,
+    /// Specializations per function, including those already in the module.
     per_func: HashMap<FuncId, usize>,
+    max_per_function: usize,
 }
 
 impl Specializer {
-    fn new(_module: &Module) -> Self {
+    fn new(module: &Module) -> Self {
+        let mut per_func: HashMap<FuncId, usize> = HashMap::new();
+        for (_, f) in module.funcs.iter() {
+            if let Some((base, _)) = f.name.split_once('$') {
+                if let Some(orig) = module.func_by_name(base) {
+                    *per_func.entry(orig).or_default() += 1;
+                }
+            }
+        }
         Specializer {
             specs: vec![],
             index: HashMap::new(),
-            per_func: HashMap::new(),
+            per_func,
+            max_per_function: MAX_SPECIALIZATIONS_PER_FUNCTION,
         }
     }
 
@@ -251,7 +275,7 @@ impl Specializer {
             return None;
         }
         let n = self.per_func.entry(f).or_default();
-        if *n >= MAX_SPECIALIZATIONS_PER_FUNCTION || self.specs.len() >= MAX_SPECIALIZATIONS {
+        if *n >= self.max_per_function || self.specs.len() >= MAX_SPECIALIZATIONS {
             return None;
         }
         *n += 1;

@@ -28,8 +28,12 @@ use std::rc::Rc;
 pub struct Config {
     /// Deepest call nesting before the "stack overflow" error.
     pub max_depth: usize,
-    /// Deepest nesting of compiled calls (they use the native stack).
+    /// Deepest nesting of compiled calls.
     pub max_native_depth: usize,
+    /// Native stack compiled code may use below the point where it is first entered; the
+    /// thread running the interpreter must have at least this much (`ruchy` runs on a 256 MiB
+    /// thread). Past it, compiled code raises "stack overflow".
+    pub native_stack_bytes: usize,
     /// When and what to compile; `jit.enabled = false` is `--tier=0`.
     pub jit: JitConfig,
 }
@@ -38,7 +42,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             max_depth: 1_000_000,
-            max_native_depth: 100_000,
+            max_native_depth: 1_000_000,
+            native_stack_bytes: 192 << 20,
             jit: JitConfig::default(),
         }
     }
@@ -136,6 +141,7 @@ impl<'o> Interpreter<'o> {
             max_depth: config.max_native_depth as u64,
             error: 0,
             interp: std::ptr::null_mut(),
+            stack_limit: 0,
         });
         Interpreter {
             module: module.clone(),
@@ -349,7 +355,13 @@ impl<'o> Interpreter<'o> {
         entry: *const u8,
         args: &[Value],
     ) -> Result<Value, (String, Vec<StackFrame>)> {
+        let out_marker = 0u8;
         self.jit_ctx.interp = self as *mut Interpreter<'o> as *mut ();
+        if self.jit_ctx.depth == 0 {
+            // The outermost entry into compiled code fixes how deep its stack may grow.
+            let here = &out_marker as *const u8 as u64;
+            self.jit_ctx.stack_limit = here.saturating_sub(self.config.native_stack_bytes as u64);
+        }
         let ctx: *mut JitContext = &mut *self.jit_ctx;
         let mut out = Value::Nil;
         // SAFETY: `entry` is the boxed entry of code the Cranelift backend compiled for this

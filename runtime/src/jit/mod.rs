@@ -83,6 +83,8 @@ pub struct JitContext {
     pub error: u64,
     /// The interpreter that runs compiled code (for helpers that re-enter it).
     pub interp: *mut (),
+    /// The lowest native stack address compiled code may use.
+    pub stack_limit: u64,
 }
 
 /// A cached method: the specialization of a function for one signature and its code.
@@ -235,10 +237,33 @@ impl Tiering {
             return None;
         }
         let before = module.funcs.len();
-        let (spec, result) =
-            ruchy_passes::transforms::specialize::specialize_function(module, f, &types);
+        let (spec, result) = ruchy_passes::transforms::specialize::specialize_function_limited(
+            module,
+            f,
+            &types,
+            self.config.max_specializations_per_function,
+        );
         let Some(spec) = spec else {
-            self.report(f).reasons.push("cannot be specialized".into());
+            let prefix = format!("{}$", module.funcs[f].name);
+            let existing = module
+                .funcs
+                .values()
+                .filter(|g| g.name.starts_with(&prefix))
+                .count();
+            let max = self.config.max_specializations_per_function;
+            let r = self.report(f);
+            if existing >= max {
+                r.megamorphic = true;
+                let msg = format!(
+                    "megamorphic: {existing} specializations already (the limit is {max}); signature {} stays interpreted",
+                    crate::profile::Profile::describe(sig)
+                );
+                if !r.reasons.contains(&msg) {
+                    r.reasons.push(msg);
+                }
+            } else {
+                r.reasons.push("cannot be specialized".into());
+            }
             return None;
         };
         // Optimize the new functions (passes skip frozen functions: deopt targets and code

@@ -1,0 +1,152 @@
+//! Tier 1 and the tiering runtime: deoptimization, the method cache, megamorphic functions,
+//! and errors raised in compiled code — each compared with the interpreter.
+
+use ruchy_frontend::SourceFile;
+use ruchy_runtime::{Config, Interpreter};
+use ruchy_tests::*;
+
+fn forced() -> Config {
+    let mut c = Config::default();
+    c.jit.tier1_threshold = 0;
+    c
+}
+
+/// Runs `src` on tier 0 and with `config`; asserts identical outcomes and returns the
+/// interpreter's statistics line and deopt count of the compiled run.
+fn same_as_tier0(src: &str, config: Config) -> (Outcome, String, u64) {
+    let src = src.to_string();
+    on_big_stack(move || {
+        let file = SourceFile::new("t.ruchy", src);
+        let module = compile(&file);
+        let reference = run_module(&file, &module, Config::tier0());
+        let mut out = vec![];
+        let (result, stats, deopts) = {
+            let mut interp = Interpreter::new(&module, config, &mut out);
+            let r = interp.run_main();
+            interp.flush();
+            (r, interp.stats_report(), interp.profile.deopts)
+        };
+        let got = Outcome {
+            stdout: String::from_utf8_lossy(&out).into_owned(),
+            stderr: match &result {
+                Ok(_) => String::new(),
+                Err(e) => e.render(&file.name, &|l| Some(file.line_text(l).to_string())),
+            },
+            exit_code: if result.is_ok() { 0 } else { 1 },
+        };
+        assert_eq!(got, reference, "compiled run differs from tier 0");
+        (got, stats, deopts)
+    })
+}
+
+#[test]
+fn function_specialized_for_ints_later_called_with_floats_and_strings() {
+    let src = "fun add(a, b) { a + b }\n\
+               let mut s = 0\n\
+               for i in 0..50 { s = s + add(i, 1) }\n\
+               println(s, add(1.5, 2.25), add(\"a\", \"b\"), add(\"n=\", 4), add([1], [2]))\n";
+    let (out, stats, _) = same_as_tier0(src, forced());
+    assert_eq!(out.stdout, "1275 3.75 ab n=4 [1, 2]\n");
+    assert!(stats.contains("add"), "{stats}");
+}
+
+#[test]
+fn mixed_array_elements_deoptimize_and_agree() {
+    let src = "fun total(xs) { let mut t = 0\n for x in xs { t = t + x }\n t }\n\
+               println(total([1, 2, 3]))\n\
+               println(total([1, 2.5, 3]))\n\
+               println(total([1, 2, \"x\"]))\n";
+    let (out, _, deopts) = same_as_tier0(src, forced());
+    assert_eq!(out.stdout, "6\n6.5\n3x\n");
+    assert!(
+        deopts >= 2,
+        "guards failed in compiled code and the interpreter finished: {deopts}"
+    );
+}
+
+#[test]
+fn errors_in_compiled_code_match_the_interpreter() {
+    // Overflow, division by zero, bounds and type errors raised in compiled frames, with the
+    // same message, position and call stack.
+    for src in [
+        "fun f(n) { n * 4611686018427387904 }\nfun g(n) { f(n) + 1 }\nprintln(g(1))\nprintln(g(3))\n",
+        "fun d(a, b) { a / b }\nprintln(d(7, 2))\nprintln(d(7, 0))\n",
+        "fun at(xs, i) { xs[i] }\nprintln(at([1, 2], 1))\nprintln(at([1, 2], 5))\n",
+        "fun neg(x) { -x }\nprintln(neg(-9223372036854775807 - 1))\n",
+        "fun sh(x) { 1 << x }\nprintln(sh(3))\nprintln(sh(70))\n",
+    ] {
+        let (out, _, _) = same_as_tier0(src, forced());
+        assert_eq!(out.exit_code, 1, "{src}");
+    }
+}
+
+#[test]
+fn runaway_recursion_in_compiled_code_is_a_clean_stack_overflow() {
+    let mut c = forced();
+    c.max_native_depth = 2_000;
+    c.max_depth = 2_000;
+    let src = "fun down(n) { down(n + 1) + 1 }\ndown(0)\n";
+    let src2 = src.to_string();
+    let out = on_big_stack(move || {
+        let file = SourceFile::new("t.ruchy", src2);
+        let module = compile(&file);
+        run_module(&file, &module, c)
+    });
+    assert_eq!(out.exit_code, 1);
+    assert!(out.stderr.contains("stack overflow"), "{}", out.stderr);
+    assert!(out.stderr.contains("at down ("), "{}", out.stderr);
+}
+
+#[test]
+fn deep_recursion_works_compiled() {
+    let src =
+        "fun depth(n) { if n == 0 { 0 } else { 1 + depth(n - 1) } }\nprintln(depth(100000))\n";
+    let (out, _, _) = same_as_tier0(src, forced());
+    assert_eq!(out.stdout, "100000\n");
+}
+
+#[test]
+fn megamorphic_functions_stay_interpreted_for_rare_signatures() {
+    let src = "fun id(x) { x }\n\
+               println(id(1), id(1.5), id(\"s\"), id(true), id([1]), id(nil))\n";
+    let mut c = forced();
+    c.jit.max_specializations_per_function = 2;
+    let (_, stats, _) = same_as_tier0(src, c);
+    assert!(stats.contains("megamorphic"), "{stats}");
+}
+
+#[test]
+fn lru_eviction_frees_code_and_a_later_call_recompiles() {
+    // The top level uses `**`, which has no typed form, so it stays interpreted and calls
+    // each function through the method cache.
+    let src = "fun a(x) { x + 1 }\nfun b(x) { x + 2 }\nfun c(x) { x + 3 }\n\
+               let mut s = 0\n\
+               for i in 0..5 { s = s + a(i) + b(i) + c(i) + 0 * (2 ** 2) }\n\
+               println(s)\n";
+    let mut cfg = forced();
+    cfg.jit.max_cached_methods = 1;
+    let src2 = src.to_string();
+    let (stdout, evictions, misses, code_bytes) = on_big_stack(move || {
+        let file = SourceFile::new("t.ruchy", src2);
+        let module = compile(&file);
+        let mut out = vec![];
+        let mut interp = Interpreter::new(&module, cfg, &mut out);
+        interp.run_main().expect("runs");
+        interp.flush();
+        let t = &interp.tiering;
+        let r = (t.evictions, t.misses, t.code_bytes());
+        drop(interp);
+        (String::from_utf8_lossy(&out).into_owned(), r.0, r.1, r.2)
+    });
+    assert_eq!(stdout, "60\n");
+    assert!(evictions > 0, "a cache of one method evicts");
+    assert!(
+        misses > 3,
+        "evicted methods were compiled again: {misses} misses"
+    );
+    // With one method cached (the top level plus one small function), little code is alive.
+    assert!(
+        code_bytes < 4096,
+        "evicted code was freed: {code_bytes} bytes alive"
+    );
+}
