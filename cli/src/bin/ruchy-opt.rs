@@ -16,6 +16,8 @@ use std::path::PathBuf;
 enum Emit {
     /// IR text.
     Ir,
+    /// The Cranelift IR of every typed function (dyn-level functions are never compiled).
+    Clif,
 }
 
 #[derive(Parser)]
@@ -167,6 +169,25 @@ fn run(cli: Cli) -> i32 {
     }
     let printed = match cli.emit {
         Emit::Ir => ruchy_ir::printer::print_module(&module),
+        Emit::Clif => {
+            let mut tiering = ruchy_runtime::jit::Tiering::new(ruchy_runtime::JitConfig::default());
+            let mut text = String::new();
+            for (id, f) in module.funcs.iter() {
+                if f.level == ruchy_ir::Level::Dyn {
+                    continue;
+                }
+                text.push_str(&format!("; @{}\n", f.name));
+                match tiering.emit_text(&module, id) {
+                    Ok(t) => text.push_str(&t),
+                    Err(e) => text.push_str(&format!("; not compiled: {e}\n")),
+                }
+                text.push('\n');
+            }
+            if text.is_empty() {
+                text.push_str("; no typed functions (run `specialize` first, e.g. -O2)\n");
+            }
+            text
+        }
     };
     match cli.output {
         Some(path) => {

@@ -89,6 +89,9 @@ struct RunArgs {
     /// Back edges of a running loop before it would be compiled (needs OSR, tier 2).
     #[arg(long)]
     backedge_threshold: Option<u64>,
+    /// Write /tmp/perf-PID.map so `perf report` names compiled Ruchy functions.
+    #[arg(long)]
+    perf_map: bool,
     /// Print a table per function: calls, signatures, tier reached, compile time, cache hits,
     /// and why a hot function was not compiled.
     #[arg(long)]
@@ -183,6 +186,7 @@ fn run(args: RunArgs) -> i32 {
     if let Some(n) = args.backedge_threshold {
         config.jit.backedge_threshold = n;
     }
+    config.jit.perf_map = args.perf_map;
     let emit_clif = args.emit == Some(Emit::Clif);
     let stats = args.stats;
     let stdout = std::io::stdout();

@@ -565,7 +565,7 @@ impl Specializer {
                 for &a in &d.args {
                     sig.push(ty(a)?);
                 }
-                let useful = sig.iter().any(|t| t.is_concrete());
+                let useful = sig.is_empty() || sig.iter().any(|t| t.is_concrete());
                 let target = &module.funcs[callee];
                 if !useful || target.level != Level::Dyn {
                     return Some(declared);

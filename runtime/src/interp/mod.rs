@@ -182,7 +182,8 @@ impl<'o> Interpreter<'o> {
         if self.tiering.enabled() {
             let sig = Profile::signature(args);
             let calls = self.profile.calls.get(func.index()).copied().unwrap_or(0) + 1;
-            let native = match self.tiering.decide(func, sig, calls) {
+            let has_loops = self.funcs[func.index()].loop_counters.1 > 0;
+            let native = match self.tiering.decide(func, sig, calls, has_loops) {
                 Decision::Native(e) => Some(e),
                 Decision::Compile => self.tier_up(func, sig),
                 Decision::Interpret => None,
@@ -1081,7 +1082,8 @@ impl<'o> Interpreter<'o> {
                             sig |= (stack[base + r as usize].type_tag() as u64 & 0xF) << (4 * i);
                         }
                         let calls = profile.calls[func.index()] + 1;
-                        let native = match tiering.decide(func, sig, calls) {
+                        let has_loops = funcs[func.index()].loop_counters.1 > 0;
+                        let native = match tiering.decide(func, sig, calls, has_loops) {
                             Decision::Native(e) => Some(Some(e)),
                             Decision::Compile => Some(None),
                             Decision::Interpret => None,

@@ -32,6 +32,11 @@ pub struct JitConfig {
     pub backedge_threshold: u64,
     /// Whether compilation is enabled at all (`--tier=0` disables it).
     pub enabled: bool,
+    /// Compile functions that contain loops on their first call.
+    pub eager_loops: bool,
+    /// Append `START SIZE name` lines for compiled code to `/tmp/perf-PID.map`, so `perf report`
+    /// names Ruchy functions.
+    pub perf_map: bool,
 }
 
 impl Default for JitConfig {
@@ -43,6 +48,8 @@ impl Default for JitConfig {
             max_specializations_per_function: 3,
             backedge_threshold: 10_000,
             enabled: true,
+            eager_loops: true,
+            perf_map: false,
         }
     }
 }
@@ -66,6 +73,7 @@ impl JitConfig {
                     self.max_specializations_per_function = n as usize
                 }
                 "backedge_threshold" => self.backedge_threshold = n,
+                "eager_loops" => self.eager_loops = n != 0,
                 other => return Err(format!("unknown JIT setting `{other}`")),
             }
         }
@@ -141,6 +149,11 @@ pub struct Tiering {
     pinned: HashSet<FuncId>,
     pinned_code: Vec<CompiledFunction>,
     pub backend_error: Option<String>,
+    /// Per function: the last signature that hit compiled code, and its boxed entry — checked
+    /// before the method cache so a hot call costs an array load and a compare.
+    fast: Vec<(TypeSig, usize)>,
+    /// Per function: calls that went to compiled code.
+    fast_hits: Vec<u64>,
 }
 
 impl Tiering {
@@ -170,6 +183,8 @@ impl Tiering {
             pinned: HashSet::new(),
             pinned_code: vec![],
             backend_error,
+            fast: vec![],
+            fast_hits: vec![],
         }
     }
 
@@ -179,16 +194,33 @@ impl Tiering {
 
     /// Decides what a call of `f` with signature `sig`, the `calls`th call of `f`, should do.
     #[inline]
-    pub fn decide(&mut self, f: FuncId, sig: TypeSig, calls: u64) -> Decision {
-        if calls <= self.config.tier1_threshold {
+    pub fn decide(&mut self, f: FuncId, sig: TypeSig, calls: u64, has_loops: bool) -> Decision {
+        // A function with loops may spend all its time in one call, so it is compiled on its
+        // first call; entering compiled code in the middle of a running loop (on-stack
+        // replacement) comes with the optimizing tier.
+        if calls <= self.config.tier1_threshold && !(has_loops && self.config.eager_loops) {
             return Decision::Interpret;
+        }
+        let i = f.index();
+        if let Some(&(s, e)) = self.fast.get(i) {
+            if e != 0 && s == sig {
+                self.hits += 1;
+                self.fast_hits[i] += 1;
+                return Decision::Native(e as *const u8);
+            }
         }
         if let Some(e) = self.cache.get_mut(&(f, sig)) {
             return match &e.code {
                 Some(code) => {
                     e.hits += 1;
                     self.hits += 1;
-                    Decision::Native(code.boxed_entry)
+                    let entry = code.boxed_entry;
+                    if self.fast.len() <= i {
+                        self.fast.resize(i + 1, (0, 0));
+                        self.fast_hits.resize(i + 1, 0);
+                    }
+                    self.fast[i] = (sig, entry as usize);
+                    Decision::Native(entry)
                 }
                 None => Decision::Interpret,
             };
@@ -348,6 +380,9 @@ impl Tiering {
                 }
             }
         }
+        if self.config.perf_map {
+            write_perf_map(module, &compiled);
+        }
         let mut entry = None;
         for (g, code) in compiled {
             let orig = original_of(module, g);
@@ -379,6 +414,10 @@ impl Tiering {
         if let Some((old_key, old)) = self.cache.push(key, entry) {
             if let Some(code) = old.code {
                 self.evictions += 1;
+                // The fast table may point at the evicted code.
+                for e in self.fast.iter_mut() {
+                    *e = (0, 0);
+                }
                 // A later call recompiles.
                 self.tried.entry(old_key.0).or_default().remove(&old_key.1);
                 if self.pinned.contains(&code.func) {
@@ -420,11 +459,13 @@ impl Tiering {
 
     /// Cache hits of the specializations of `f`.
     pub fn hits_of(&self, f: FuncId) -> u64 {
-        self.cache
-            .iter()
-            .filter(|(k, _)| k.0 == f)
-            .map(|(_, e)| e.hits)
-            .sum()
+        self.fast_hits.get(f.index()).copied().unwrap_or(0)
+            + self
+                .cache
+                .iter()
+                .filter(|(k, _)| k.0 == f)
+                .map(|(_, e)| e.hits)
+                .sum::<u64>()
     }
 
     /// Total bytes of compiled code alive (cached and pinned).
@@ -455,6 +496,28 @@ impl Tiering {
 
 /// Clean-ups run on fresh specializations before Cranelift compiles them.
 pub const TIER1_PIPELINE: &str = "sccp,simplify-cfg,gvn,licm,dce,simplify-cfg";
+
+/// Appends compiled functions to `/tmp/perf-PID.map` (the format `perf` reads for JIT code).
+fn write_perf_map(module: &Module, compiled: &[(FuncId, CompiledFunction)]) {
+    use std::io::Write as _;
+    let path = format!("/tmp/perf-{}.map", std::process::id());
+    let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    else {
+        return;
+    };
+    for (g, code) in compiled {
+        let _ = writeln!(
+            file,
+            "{:x} {:x} ruchy:{}",
+            code.typed_entry as usize,
+            code.code_size.max(1),
+            module.funcs[*g].name
+        );
+    }
+}
 
 /// The IR function a specialization was made from (`fib$i64` → `fib`).
 fn original_of(module: &Module, g: FuncId) -> FuncId {
