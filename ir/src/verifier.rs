@@ -986,6 +986,10 @@ impl<'a> FuncVerifier<'a> {
                 format!("deopt target @{} is not at the dyn level", target.name),
             );
         }
+        if !target.attrs.frozen {
+            // Guards resume in it by position: passes must not change it.
+            self.err(at, format!("deopt target @{} is not frozen", target.name));
+        }
         if !target.layout.is_block_inserted(ds.block) {
             self.err(
                 at,
