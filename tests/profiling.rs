@@ -17,7 +17,7 @@ fn counts_calls_signatures_and_back_edges() {
     let add = module.func_by_name("add").unwrap();
     let spin = module.func_by_name("spin").unwrap();
     let mut out = vec![];
-    let mut interp = Interpreter::new(&module, Config::default(), &mut out);
+    let mut interp = Interpreter::new(&module, Config::tier0(), &mut out);
     interp.run_main().expect("runs");
     let p = &interp.profile;
     use ruchy_ir::EntityRef;
