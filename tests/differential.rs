@@ -1,0 +1,104 @@
+//! Differential testing: generated Ruchy programs (arithmetic near the i64 limits, floats,
+//! strings, arrays, loops, recursion, calls whose argument types change) must give identical
+//! stdout, error message and exit code on the interpreter, on tier 1 forced, and with automatic
+//! tiering.
+
+use proptest::prelude::*;
+use ruchy_frontend::SourceFile;
+use ruchy_runtime::Config;
+use ruchy_tests::*;
+
+fn int_lit() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (-20i64..20).prop_map(|n| n.to_string()),
+        Just("9223372036854775807".to_string()),
+        Just("(-9223372036854775807 - 1)".to_string()),
+        Just("4611686018427387904".to_string()),
+        Just("3037000499".to_string()),
+        (0i64..1_000_000).prop_map(|n| n.to_string()),
+    ]
+}
+
+fn float_lit() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (-100.0f64..100.0).prop_map(|x| format!("{x:?}")),
+        Just("0.5".to_string()),
+        Just("1e300".to_string()),
+        Just("(0.0 - 0.0)".to_string()),
+    ]
+}
+
+/// An expression over the parameters `a` and `b`.
+fn expr() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        4 => Just("a".to_string()),
+        4 => Just("b".to_string()),
+        3 => int_lit(),
+        1 => float_lit(),
+        1 => Just("\"s\"".to_string()),
+    ];
+    leaf.prop_recursive(4, 24, 3, |inner| {
+        prop_oneof![
+            4 => (inner.clone(), prop::sample::select(vec!["+", "-", "*", "/", "%"]), inner.clone())
+                .prop_map(|(x, op, y)| format!("({x} {op} {y})")),
+            2 => (inner.clone(), prop::sample::select(vec!["<", "<=", "==", "!=", ">"]), inner.clone(), inner.clone(), inner.clone())
+                .prop_map(|(x, c, y, t, e)| format!("(if {x} {c} {y} {{ {t} }} else {{ {e} }})")),
+            1 => inner.clone().prop_map(|x| format!("(-{x})")),
+            1 => (inner.clone(), inner.clone()).prop_map(|(x, y)| format!("len([{x}, {y}])")),
+            1 => inner.clone().prop_map(|x| format!("(\"v\" + {x})")),
+        ]
+    })
+}
+
+/// Argument values whose types change between calls.
+fn arg() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => Just("i".to_string()),
+        2 => int_lit(),
+        1 => float_lit(),
+        1 => Just("(i * 1.5)".to_string()),
+        1 => Just("\"x\"".to_string()),
+    ]
+}
+
+fn program() -> impl Strategy<Value = String> {
+    (expr(), expr(), arg(), arg(), arg(), 0i64..40, 1i64..6).prop_map(|(body, rec, a1, b1, a2, n, step)| {
+        format!(
+            "fun f(a, b) {{ {body} }}\n\
+             fun g(n, a, b) {{ if n <= 0 {{ 0 }} else {{ ({rec}) * 0 + n + g(n - {step}, a, b) }} }}\n\
+             fun loop_sum(k) {{ let mut t = 0\n let mut j = 0\n while j < k {{ t = t + j * j\n j = j + 1 }}\n t }}\n\
+             let mut out = []\n\
+             for i in 0..12 {{\n    out.push(f({a1}, {b1}))\n}}\n\
+             println(out)\n\
+             println(f({a2}, 2), loop_sum({n}))\n\
+             println(g({n}, 1, 2))\n"
+        )
+    })
+}
+
+fn outcomes(src: &str) -> Vec<(&'static str, Outcome)> {
+    let src = src.to_string();
+    on_big_stack(move || {
+        let file = SourceFile::new("gen.ruchy", src);
+        let module = compile(&file);
+        executors().into_iter().map(|(name, config)| (name, run_module(&file, &module, config))).collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn tiers_agree_on_generated_programs(src in program()) {
+        let results = outcomes(&src);
+        let (_, reference) = &results[0];
+        for (name, got) in &results[1..] {
+            prop_assert_eq!(got, reference, "{} differs from tier 0 on:\n{}", name, src);
+        }
+    }
+}
+
+#[test]
+fn config_for_tier0_disables_compilation() {
+    assert!(!Config::tier0().jit.enabled);
+}
