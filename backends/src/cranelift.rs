@@ -467,22 +467,8 @@ impl<'a, 'b> Lower<'a, 'b> {
             }
             self.slots_base = Some(base);
         }
-        // Depth check: compiled recursion ends in the same clean "stack overflow" as interpreted.
-        let depth = self
-            .b
-            .ins()
-            .load(types::I64, MemFlagsData::trusted(), self.ctx, ctx::DEPTH);
-        let depth1 = self.b.ins().iadd_imm_s(depth, 1);
-        self.b
-            .ins()
-            .store(MemFlagsData::trusted(), depth1, self.ctx, ctx::DEPTH);
-        let max = self.b.ins().load(
-            types::I64,
-            MemFlagsData::trusted(),
-            self.ctx,
-            ctx::MAX_DEPTH,
-        );
-        let too_deep = self.b.ins().icmp(IntCC::UnsignedGreaterThan, depth1, max);
+        // Stack check: compiled recursion ends in the same clean "stack overflow" as interpreted
+        // code, before it could run off the native stack.
         let sp = self.b.ins().get_stack_pointer(self.ptr);
         let limit = self.b.ins().load(
             self.ptr,
@@ -490,8 +476,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             self.ctx,
             ctx::STACK_LIMIT,
         );
-        let no_stack = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
-        let over = self.b.ins().bor(too_deep, no_stack);
+        let over = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
         let overflow = self.b.create_block();
         let body = self.b.create_block();
         self.b.ins().brif(over, overflow, &[], body, &[]);
@@ -647,20 +632,12 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.ins().return_(&rets);
     }
 
-    /// Drops this frame's slots and decrements the depth.
+    /// Drops this frame's slots.
     fn release(&mut self) {
         if let Some(base) = self.slots_base {
             let n = self.iconst(types::I64, self.nslots as i64);
             self.call_helper("rt_drop", &[base, n]);
         }
-        let depth = self
-            .b
-            .ins()
-            .load(types::I64, MemFlagsData::trusted(), self.ctx, ctx::DEPTH);
-        let d = self.b.ins().iadd_imm_s(depth, -1);
-        self.b
-            .ins()
-            .store(MemFlagsData::trusted(), d, self.ctx, ctx::DEPTH);
     }
 
     /// Branches to an error exit (recording this frame at `loc`) when `failed` is non-zero.

@@ -16,8 +16,8 @@
 //! register-typed result directly. The *boxed entry* takes `(ctx, args: *const Value,
 //! out: *mut Value)` and is how the interpreter calls compiled code.
 //!
-//! `ctx` points to the runtime's `JitContext`: at offset 0 a `u64` call depth, at 8 the maximum
-//! depth, at 16 the pending-error flag, at 32 the native stack limit. Errors are raised by helpers (which record the message, position and frame) and
+//! `ctx` points to the runtime's `JitContext`: at offset 16 the pending-error flag, at 32 the
+//! lowest native stack address compiled code may use (checked on every entry). Errors are raised by helpers (which record the message, position and frame) and
 //! reported by a non-zero `i8` status; compiled code then records its own frame and returns,
 //! and every caller checks the status after each call.
 
@@ -340,10 +340,9 @@ pub const HELPERS: &[Helper] = &[
 
 /// Offsets of the fields of the runtime's `JitContext` that compiled code reads and writes.
 pub mod ctx {
-    /// `u64`: current depth of compiled calls.
-    pub const DEPTH: i32 = 0;
-    /// `u64`: the depth limit.
-    pub const MAX_DEPTH: i32 = 8;
+    /// `u64`: how many times the runtime entered compiled code and has not returned yet
+    /// (maintained by the runtime, not by compiled code).
+    pub const ENTRIES: i32 = 0;
     /// `u64`: non-zero while an error is pending.
     pub const ERROR: i32 = 16;
     /// `u64`: the lowest native stack address compiled code may use; below it a call raises

@@ -363,6 +363,7 @@ impl<'o> Interpreter<'o> {
             let here = &out_marker as *const u8 as u64;
             self.jit_ctx.stack_limit = here.saturating_sub(self.config.native_stack_bytes as u64);
         }
+        self.jit_ctx.depth += 1;
         let ctx: *mut JitContext = &mut *self.jit_ctx;
         let mut out = Value::Nil;
         // SAFETY: `entry` is the boxed entry of code the Cranelift backend compiled for this
@@ -375,6 +376,7 @@ impl<'o> Interpreter<'o> {
                 std::mem::transmute(entry);
             f(ctx, args.as_ptr(), &mut out)
         };
+        self.jit_ctx.depth -= 1;
         if status != 0 || self.jit_ctx.error != 0 {
             self.jit_ctx.error = 0;
             let (m, frames) = self

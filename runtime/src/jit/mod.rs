@@ -85,7 +85,9 @@ impl JitConfig {
 /// `ruchy_backends::ctx`.
 #[repr(C)]
 pub struct JitContext {
+    /// Entries into compiled code not returned from yet (evicted code is freed only at zero).
     pub depth: u64,
+    /// Unused by compiled code; kept for the layout.
     pub max_depth: u64,
     /// Non-zero while an error is pending.
     pub error: u64,
