@@ -480,6 +480,25 @@ impl Tiering {
         cached + self.pinned_code.iter().map(|c| c.code_size).sum::<usize>()
     }
 
+    /// Compiles one typed function with the backend and frees the code again, returning the
+    /// backend's compile time (for benchmarks of the code generator alone).
+    pub fn compile_and_free(&mut self, module: &Module, f: FuncId) -> Result<Duration, String> {
+        let Some(backend) = self.backend.as_mut() else {
+            return Err(self
+                .backend_error
+                .clone()
+                .unwrap_or_else(|| "compilation is disabled".into()));
+        };
+        let mut abi = Abi {
+            cells: &self.cells,
+            strings: &mut self.strings,
+        };
+        let code = backend.compile(module, f, &mut abi).map_err(|e| e.0)?;
+        let t = code.compile_time;
+        backend.free(code);
+        Ok(t)
+    }
+
     /// The text of the backend's IR for a function (`--emit=clif`).
     pub fn emit_text(&mut self, module: &Module, f: FuncId) -> Result<String, String> {
         let Some(backend) = self.backend.as_mut() else {
