@@ -81,7 +81,10 @@ fn outcomes(src: &str) -> Vec<(&'static str, Outcome)> {
     on_big_stack(move || {
         let file = SourceFile::new("gen.ruchy", src);
         let module = compile(&file);
-        executors().into_iter().map(|(name, config)| (name, run_module(&file, &module, config))).collect()
+        executors()
+            .into_iter()
+            .map(|(name, config)| (name, run_module(&file, &module, config)))
+            .collect()
     })
 }
 
