@@ -1051,13 +1051,15 @@ impl<'a, 'b> Lower<'a, 'b> {
                 let st = self.call_helper("rt_cell_store", &[c, cell, v]);
                 self.status_check(st, loc);
             }
-            ArrayNew | TupleNew => {
+            // Frame-local arrays are allocated like any other for now; the decision is in the IR
+            // for a backend that lays arrays out itself.
+            ArrayNew | StackAlloc | TupleNew => {
                 let (arr, n) = self.value_array(&d.args)?;
                 let (_, out) = self.result_slot(i)?;
-                let name = if d.opcode == ArrayNew {
-                    "rt_array_new"
-                } else {
+                let name = if d.opcode == TupleNew {
                     "rt_tuple_new"
+                } else {
+                    "rt_array_new"
                 };
                 let c = self.ctx;
                 let st = self.call_helper(name, &[c, out, arr, n]);
@@ -1150,11 +1152,6 @@ impl<'a, 'b> Lower<'a, 'b> {
                 }
             }
             GuardType => self.guard(i, &d)?,
-            StackAlloc => {
-                return Err(
-                    self.err("`mem.stack_alloc` is not supported by the Cranelift backend yet")
-                )
-            }
             op => {
                 return Err(self.err(format!(
                     "`{op}` cannot be compiled (dyn ops never reach a backend)"

@@ -295,7 +295,7 @@ fn ruchy_opt_lists_passes_and_reads_ruchy_source() {
     let out = ruchy_opt(&["-O2", p.to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("func @sq$i64(i64) -> i64 level(typed)"),
+        text(&out.stdout).contains("func @sq$i64(i64) -> i64 level(lowered)"),
         "{}",
         text(&out.stdout)
     );

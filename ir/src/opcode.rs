@@ -209,7 +209,9 @@ opcodes! {
     CellNew = "mem.cell_new", Mem, None, EFFECT;
     CellLoad = "mem.cell_load", Mem, None, EFFECT;
     CellStore = "mem.cell_store", Mem, None, EFFECT | NORES;
-    /// A stack slot for a non-escaping value (lowered level only).
+    /// An array of the operands whose storage lives in the frame: the `lowered` level's form of
+    /// an `array.new` that escape analysis proved does not outlive its function. Same meaning as
+    /// `array.new`; a backend may put it on the stack.
     StackAlloc = "mem.stack_alloc", Mem, None, EFFECT | LOWERED;
 
     // ---- array: arrays and tuples.

@@ -861,7 +861,9 @@ impl<'a> FuncVerifier<'a> {
                     self.arg_eq(i, d, 0, Type::Cell);
                 }
             }
-            StackAlloc => {}
+            StackAlloc => {
+                self.res_is(i, d, "an array type", is_array);
+            }
             ArrayNew => {
                 self.res_is(i, d, "an array type", is_array);
                 if let Some(Type::Array(e)) = self.result_ty(d) {

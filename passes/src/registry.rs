@@ -21,6 +21,7 @@ pub static REGISTRY: &[PassEntry] = &[
     transforms::licm::ENTRY,
     transforms::strength_reduce::ENTRY,
     transforms::escape_analysis::ENTRY,
+    transforms::lower::ENTRY,
     transforms::peephole::ENTRY,
 ];
 

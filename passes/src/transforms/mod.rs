@@ -6,6 +6,7 @@ pub mod escape_analysis;
 pub mod gvn;
 pub mod inline;
 pub mod licm;
+pub mod lower;
 pub mod peephole;
 pub mod sccp;
 pub mod simplify_cfg;

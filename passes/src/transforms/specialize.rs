@@ -27,8 +27,10 @@
 //!
 //! Modes: with `sig=(i64,f64)` every `dyn` function with that many parameters (or only the one
 //! named by `func=NAME`) gets a specialization; without options the whole program is specialized
-//! from its entry function down through every call with known argument types, and the entry
-//! and call sites are redirected to the specializations.
+//! from its entry function down through every call with known argument types (the entry and the
+//! call sites are redirected to the specializations), and every function whose parameters all
+//! carry annotations (`x: i64`) is specialized for them. The runtime specializes one function for
+//! the signature the profiler observed (`specialize_function_limited`).
 
 use crate::analysis::Liveness;
 use crate::pass::{ModuleCx, OptionInfo, Pass, PassInfo, PassOptions, Scope};
@@ -133,14 +135,29 @@ impl Pass for Specialize {
                 }
             }
             None => {
-                let Some(entry) = module.entry else {
-                    return Ok(false);
-                };
-                if module.funcs[entry].level != Level::Dyn || !module.funcs[entry].params.is_empty()
-                {
-                    return Ok(false);
+                if let Some(entry) = module.entry {
+                    if module.funcs[entry].level == Level::Dyn
+                        && module.funcs[entry].params.is_empty()
+                    {
+                        sp.request(module, entry, vec![]);
+                    }
                 }
-                sp.request(module, entry, vec![]);
+                // Annotations are hints: a function whose parameters are all annotated gets a
+                // specialization for them too (callers with other types keep the generic one).
+                let hinted: Vec<(FuncId, Vec<Type>)> = module
+                    .funcs
+                    .iter()
+                    .filter(|(_, f)| f.level == Level::Dyn && !f.name.contains('$'))
+                    .filter_map(|(id, f)| {
+                        let hints = f.attrs.hints.as_ref()?;
+                        let sig: Option<Vec<Type>> = hints.iter().copied().collect();
+                        sig.filter(|s| s.len() == f.params.len() && !s.is_empty())
+                            .map(|s| (id, s))
+                    })
+                    .collect();
+                for (f, sig) in hinted {
+                    sp.request(module, f, sig);
+                }
             }
         }
         let result = sp.finish(module);

@@ -822,11 +822,8 @@ impl<'m> Decoder<'m> {
                 },
                 _ => self.bad(inst),
             },
-            Opcode::StackAlloc => {
-                let index = self.konst(Value::Nil);
-                Op::LoadConst { dst, index }
-            }
-            Opcode::ArrayNew => {
+            // The interpreter has no frame storage for arrays: a frame-local array is an array.
+            Opcode::StackAlloc | Opcode::ArrayNew => {
                 let (args, count) = self.args(&a);
                 Op::ArrayNew { dst, args, count }
             }
