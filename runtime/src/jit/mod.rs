@@ -21,9 +21,10 @@ use std::time::Duration;
 /// and the `RUCHY_JIT` environment variable (`tier1_threshold=0,max_cached_methods=5`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct JitConfig {
-    /// Compile after this many calls of a function with one signature (0: on the first call).
+    /// Compile a function once it has been called more than this many times (0: on the first
+    /// call); the code is specialized for the argument types of the call that triggers it.
     pub tier1_threshold: u64,
-    /// For the optimizing tier (not implemented yet; recorded for `--stats`).
+    /// Reserved for the optimizing tier, which is not built yet; nothing reads it.
     pub tier2_threshold: u64,
     pub max_cached_methods: usize,
     pub max_specializations_per_function: usize,
