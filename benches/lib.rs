@@ -94,10 +94,10 @@ pub fn compile(source: &SourceFile) -> Module {
     })
 }
 
-/// Runs a compiled module with the default configuration (automatic tiering: hot functions and
-/// functions with loops are compiled), writing the program's output to `out`.
+/// Runs a compiled module in the tier-0 interpreter (no compilation; `benches/jit.rs` measures
+/// tier 1), writing the program's output to `out`.
 pub fn run(module: &Module, out: &mut dyn Write) -> Result<(), RuntimeError> {
-    let mut interp = Interpreter::new(module, Config::default(), out);
+    let mut interp = Interpreter::new(module, Config::tier0(), out);
     interp.run_main().map(|_| ())
 }
 
