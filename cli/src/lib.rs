@@ -2,6 +2,8 @@
 //! reporting errors with the exit codes the tools promise (0 success, 1 runtime or verifier
 //! error, 2 syntax or usage error).
 
+pub mod repl;
+
 use ruchy_frontend::{source::render_all, SourceFile};
 use ruchy_ir::Module;
 use ruchy_runtime::{Config, Interpreter, RuntimeError};

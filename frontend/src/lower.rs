@@ -8,7 +8,7 @@
 //! ranges) get concrete types and typed ops; everything else is `any` and uses `dyn` ops.
 
 use crate::ast::{Block as AstBlock, *};
-use crate::resolve::{BindingId, FnId, FnKind, Res, Resolution, Storage, TOPLEVEL};
+use crate::resolve::{BindingId, FnId, FnKind, ReplVar, Res, Resolution, Storage, TOPLEVEL};
 use crate::source::{Diagnostic, SourceFile, Span};
 use ruchy_ir::{
     utils, Block, Builtin, CmpPred, Const, FuncBuilder, FuncId, Function, GlobalId, Imm, Inst,
@@ -345,8 +345,17 @@ impl<'a> Unit<'a> {
 
     fn declare_globals(&mut self, cx: &mut Ctx) {
         let mut used: HashSet<String> = HashSet::new();
+        // REPL mode: the one global of each persistent variable name.
+        let mut persistent: HashMap<&str, GlobalId> = HashMap::new();
         for (b, binding) in self.res.bindings.iter().enumerate() {
             if binding.storage() == Storage::Global {
+                let shared = binding.repl == Some(ReplVar::Persistent);
+                if shared {
+                    if let Some(&g) = persistent.get(binding.name.as_str()) {
+                        self.globals.insert(b, g);
+                        continue;
+                    }
+                }
                 let mut name = binding.name.clone();
                 let mut n = 1;
                 while !used.insert(name.clone()) || cx.module.func_by_name(&name).is_some() {
@@ -355,6 +364,9 @@ impl<'a> Unit<'a> {
                 }
                 let g = cx.module.add_global(name, binding.name.clone());
                 self.globals.insert(b, g);
+                if shared {
+                    persistent.insert(&binding.name, g);
+                }
             }
         }
     }
@@ -713,6 +725,21 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
         }
         let user = &vals[caps.len()..];
         match ast {
+            FnAst::Script(program) if self.res().repl => {
+                // REPL mode: the value of the last statement that is not a definition, and no
+                // implicit `main()`.
+                self.b.loc = SrcLoc::new(1, 1);
+                let stmts = &program.stmts;
+                let split = stmts
+                    .iter()
+                    .rposition(|s| !matches!(s.kind, StmtKind::Fun(_)))
+                    .map_or(0, |i| i + 1);
+                let v = self.lower_stmts(&stmts[..split], true);
+                self.lower_stmts(&stmts[split..], false);
+                if !self.b.is_terminated() {
+                    self.b.ret(v);
+                }
+            }
             FnAst::Script(program) => {
                 self.b.loc = SrcLoc::new(1, 1);
                 self.lower_stmts(&program.stmts, false);

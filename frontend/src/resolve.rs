@@ -10,7 +10,8 @@
 
 use crate::ast::*;
 use crate::source::{Diagnostic, Span};
-use std::collections::HashMap;
+use crate::ReplEnv;
+use std::collections::{HashMap, HashSet};
 
 /// Index of a variable declaration.
 pub type BindingId = usize;
@@ -39,10 +40,30 @@ pub struct Binding {
     pub captured: bool,
     /// Set when the owner is a nested `fun` statement: the binding holds that function's closure.
     pub fun: Option<FnId>,
+    /// REPL mode only: what a variable of the top-level code is (`None` outside REPL mode and
+    /// for variables of functions).
+    pub repl: Option<ReplVar>,
+}
+
+/// The two kinds of top-level variables in REPL mode.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ReplVar {
+    /// Declared by a top-level `let` (of this input or an earlier one): a module global, shared
+    /// by every binding of the same name, so that its value outlives the input.
+    Persistent,
+    /// Declared in a nested block, a `for` or a pattern of the top-level code: stored like a
+    /// function's local (closures capture it), so it never leaks into the session.
+    Local,
 }
 
 impl Binding {
     pub fn storage(&self) -> Storage {
+        match self.repl {
+            Some(ReplVar::Persistent) => return Storage::Global,
+            Some(ReplVar::Local) if self.captured && self.assigned => return Storage::Cell,
+            Some(ReplVar::Local) => return Storage::Ssa,
+            None => {}
+        }
         if self.captured && self.owner == TOPLEVEL {
             Storage::Global
         } else if self.captured && self.assigned {
@@ -103,6 +124,9 @@ pub struct Resolution {
     pub main: Option<FnId>,
     /// Whether the top level has statements besides definitions.
     pub has_toplevel_code: bool,
+    /// Compiled for the REPL ([`resolve_repl`]): the top-level code returns the value of its last
+    /// expression statement and never calls `main`.
+    pub repl: bool,
 }
 
 const BUILTINS: &[&str] = &[
@@ -122,17 +146,59 @@ struct Resolver {
     /// All top-level variables by name, first declaration first, for function bodies that refer
     /// to a top-level variable declared after the function.
     toplevel_vars: HashMap<String, BindingId>,
+    /// REPL mode (see [`resolve_repl`]).
+    repl: bool,
+    /// REPL mode: the prefix of the IR names of the functions nested in the top-level code being
+    /// resolved (the input's, or an archived input's).
+    script_prefix: String,
+    /// REPL mode: the scope depth at which a `let` is top-level code (1 for the input, deeper
+    /// inside an archived input's function).
+    script_depth: usize,
+    /// REPL mode: top-level functions that hold archived inputs.
+    scripts: HashSet<String>,
 }
 
 /// Resolves all names in a program.
 pub fn resolve(program: &Program) -> Result<Resolution, Vec<Diagnostic>> {
+    resolve_with(program, None)
+}
+
+/// Resolves an input of the REPL ([`crate::compile_repl`]).
+///
+/// In REPL mode:
+/// - every top-level `let` declares a persistent variable, a module global named by the
+///   variable (all top-level `let`s of one name share it), and `env.globals` are pre-declared
+///   as mutable persistent variables;
+/// - other variables of the top-level code (nested blocks, loops, patterns) behave like the
+///   locals of a function: closures capture them instead of turning them into globals;
+/// - functions nested in the top-level code are named `{env.prefix}.NAME` (`lambda`, ...) so
+///   that their names do not depend on the rest of the session;
+/// - the top-level functions named in `env.scripts` are archived inputs: their bodies are
+///   resolved as top-level code (with their own name as the prefix), so that their nested
+///   functions and lambdas get the same names and captures as when the input ran;
+/// - the top-level code returns its value and never calls `main`.
+pub fn resolve_repl(program: &Program, env: &ReplEnv) -> Result<Resolution, Vec<Diagnostic>> {
+    resolve_with(program, Some(env))
+}
+
+fn resolve_with(program: &Program, env: Option<&ReplEnv>) -> Result<Resolution, Vec<Diagnostic>> {
     let mut rs = Resolver {
         r: Resolution::default(),
         scopes: vec![],
         fn_stack: vec![],
         diags: vec![],
         toplevel_vars: HashMap::new(),
+        repl: env.is_some(),
+        script_prefix: match env {
+            Some(e) if !e.prefix.is_empty() => e.prefix.clone(),
+            _ => "__toplevel__".into(),
+        },
+        script_depth: 1,
+        scripts: env
+            .map(|e| e.scripts.iter().cloned().collect())
+            .unwrap_or_default(),
     };
+    rs.r.repl = rs.repl;
     rs.r.fns.push(FnInfo {
         name: "__toplevel__".into(),
         display: "<toplevel>".into(),
@@ -144,6 +210,28 @@ pub fn resolve(program: &Program) -> Result<Resolution, Vec<Diagnostic>> {
     });
     rs.fn_stack.push(TOPLEVEL);
     rs.push_scope();
+    if let Some(env) = env {
+        // Variables of earlier inputs: visible everywhere, like top-level functions. A function
+        // of the same name takes precedence (it is declared below).
+        for name in &env.globals {
+            if rs.scopes[0].names.contains_key(name) || name == "__toplevel__" {
+                continue;
+            }
+            let id = rs.r.bindings.len();
+            rs.r.bindings.push(Binding {
+                name: name.clone(),
+                span: Span::default(),
+                owner: TOPLEVEL,
+                mutable: true,
+                assigned: false,
+                captured: false,
+                fun: None,
+                repl: Some(ReplVar::Persistent),
+            });
+            rs.toplevel_vars.insert(name.clone(), id);
+            rs.scopes[0].names.insert(name.clone(), Res::Local(id));
+        }
+    }
 
     // Top-level functions are visible everywhere (mutual recursion, calls before definition).
     let mut deferred = vec![];
@@ -194,7 +282,11 @@ pub fn resolve(program: &Program) -> Result<Resolution, Vec<Diagnostic>> {
     let toplevel_names = std::mem::take(&mut rs.scopes[0].names);
     for (decl, id, snapshot) in deferred {
         rs.scopes[0].names = snapshot;
-        rs.fun_body(decl, id);
+        if rs.repl && rs.scripts.contains(&decl.name.name) {
+            rs.script_body(decl);
+        } else {
+            rs.fun_body(decl, id);
+        }
     }
     rs.scopes[0].names = toplevel_names;
     if rs.diags.is_empty() {
@@ -225,6 +317,10 @@ impl Resolver {
         // Nested names are prefixed by their parent so that they are unique in the module.
         let name = match parent {
             Some(p) if p != TOPLEVEL => format!("{}.{}", self.r.fns[p].name, name),
+            // REPL mode: lambdas and block-nested functions of the top-level code.
+            Some(_) if self.repl && (kind == FnKind::Lambda || self.scopes.len() > 1) => {
+                format!("{}.{name}", self.script_prefix)
+            }
             Some(_) if kind == FnKind::Lambda => format!("__toplevel__.{name}"),
             _ => name,
         };
@@ -258,6 +354,7 @@ impl Resolver {
             assigned: false,
             captured: false,
             fun: None,
+            repl: (self.repl && owner == TOPLEVEL).then_some(ReplVar::Local),
         });
         self.r.decls.insert(ident.span.start, id);
         if owner == TOPLEVEL && self.scopes.len() == 1 {
@@ -285,7 +382,7 @@ impl Resolver {
         }
         match found {
             Some(Res::Local(b)) => self.capture_binding(b),
-            Some(Res::Function(f)) if self.r.fns[f].parent.is_some_and(|p| p != TOPLEVEL) => {
+            Some(Res::Function(f)) if self.is_nested_fn(f) => {
                 // A nested function: from its own body it is a self-reference; from its parent a
                 // direct reference; from anywhere else its binding is captured like a variable.
                 let parent = self.r.fns[f].parent;
@@ -308,12 +405,20 @@ impl Resolver {
         }
     }
 
+    /// A `fun` declared inside a block: a local binding holds it (a closure when it captures).
+    /// Outside REPL mode those nested directly in top-level code are treated like top-level
+    /// functions (what they use of the top level are globals).
+    fn is_nested_fn(&self, f: FnId) -> bool {
+        let info = &self.r.fns[f];
+        info.parent.is_some_and(|p| p != TOPLEVEL) || (self.repl && info.binding.is_some())
+    }
+
     fn capture_binding(&mut self, b: BindingId) -> Res {
         let here = self.current_fn();
         let owner = self.r.bindings[b].owner;
         if owner != here {
             self.r.bindings[b].captured = true;
-            if owner == TOPLEVEL {
+            if owner == TOPLEVEL && self.r.bindings[b].repl != Some(ReplVar::Local) {
                 // Top-level variables used by functions become globals, not captures.
                 return Res::Local(b);
             }
@@ -365,7 +470,13 @@ impl Resolver {
                 ..
             } => {
                 self.expr(init);
-                self.declare(name, *mutable);
+                let b = self.declare(name, *mutable);
+                if self.repl
+                    && self.current_fn() == TOPLEVEL
+                    && self.scopes.len() == self.script_depth
+                {
+                    self.r.bindings[b].repl = Some(ReplVar::Persistent);
+                }
             }
             StmtKind::Fun(decl) => {
                 if let Some(&id) = self.r.fn_at.get(&decl.span.start) {
@@ -383,6 +494,22 @@ impl Resolver {
         self.block(&decl.body);
         self.pop_scope();
         self.fn_stack.pop();
+    }
+
+    /// REPL mode: the body of an archived input, resolved as top-level code (its variables
+    /// belong to the top level, its nested functions are named after it).
+    fn script_body(&mut self, decl: &FunDecl) {
+        let prefix = std::mem::replace(&mut self.script_prefix, decl.name.name.clone());
+        let depth = self.script_depth;
+        self.fn_stack.push(TOPLEVEL);
+        self.push_scope();
+        // The scope that `block` opens for the body.
+        self.script_depth = self.scopes.len() + 1;
+        self.block(&decl.body);
+        self.pop_scope();
+        self.fn_stack.pop();
+        self.script_depth = depth;
+        self.script_prefix = prefix;
     }
 
     fn params(&mut self, params: &[Param]) {

@@ -1,4 +1,4 @@
-//! `ruchy`: runs Ruchy programs.
+//! `ruchy`: runs Ruchy programs; with no command (or `ruchy repl`), an interactive REPL.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use ruchy::{
@@ -16,14 +16,17 @@ use std::io::Write;
     about = "Runs Ruchy programs through a tiered engine"
 )]
 struct Cli {
+    /// With no command, `ruchy` starts the REPL.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run a Ruchy program.
     Run(RunArgs),
+    /// Start the interactive REPL (the default when no command is given).
+    Repl,
 }
 
 #[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
@@ -101,9 +104,21 @@ struct RunArgs {
 fn main() {
     let cli = Cli::parse();
     let code = with_big_stack(move || match cli.command {
-        Command::Run(args) => run(args),
+        Some(Command::Run(args)) => run(args),
+        Some(Command::Repl) | None => repl(),
     });
     std::process::exit(code);
+}
+
+fn repl() -> i32 {
+    let mut config = Config::default();
+    if let Ok(spec) = std::env::var("RUCHY_JIT") {
+        if let Err(e) = config.jit.apply(&spec) {
+            eprintln!("error: RUCHY_JIT: {e}");
+            return EXIT_USAGE;
+        }
+    }
+    ruchy::repl::run(config)
 }
 
 fn run(args: RunArgs) -> i32 {

@@ -1376,6 +1376,28 @@ impl<'o> Interpreter<'o> {
             }
         }
     }
+
+    /// Sets the global whose Ruchy name is `name` (the first one, if several have it). Returns
+    /// whether the module has such a global.
+    pub fn set_global_by_name(&mut self, name: &str, v: Value) -> bool {
+        match self.global_names.iter().position(|n| n == name) {
+            Some(g) => {
+                self.set_global(g, v);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The globals that hold a value, by Ruchy name, in module order.
+    pub fn globals_snapshot(&self) -> Vec<(String, Value)> {
+        self.global_names
+            .iter()
+            .zip(&self.globals)
+            .filter(|(_, v)| !matches!(v, Value::Undef))
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect()
+    }
 }
 
 /// Drops the heap values of dead registers (so refcounts and memory are exact) and leaves
