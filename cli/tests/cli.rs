@@ -311,3 +311,73 @@ fn ruchy_run_with_passes_gives_the_same_output() {
     assert_eq!(text(&plain.stdout), text(&o2.stdout));
     assert_eq!(text(&plain.stdout), text(&passes.stdout));
 }
+
+#[test]
+fn stats_show_tiers_compile_times_and_reasons() {
+    let src = "fun sq(x) { x * x }\nfun p(x) { x ** 2 }\nlet mut s = 0\nfor i in 0..50 { s = s + sq(i) + p(2) }\nprintln(s)\n";
+    let out = ruchy(&["run", "--tier=1", "--stats", "-"], Some(src));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("method cache:"), "{err}");
+    assert!(
+        err.contains("time: ") && err.contains("tier 1 (compiled code)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("not compiled:"),
+        "p uses `**`, which stays dynamic: {err}"
+    );
+    let t0 = ruchy(&["run", "--tier=0", "--stats", "-"], Some(src));
+    assert_eq!(text(&t0.stdout), text(&out.stdout));
+    assert!(text(&t0.stderr).contains("compilation disabled"));
+}
+
+#[test]
+fn emit_clif_and_perf_map() {
+    let src = "fun sq(x) { x * x }\nprintln(sq(7))\n";
+    let out = ruchy(
+        &["run", "--tier=1", "--emit=clif", "--perf-map", "-"],
+        Some(src),
+    );
+    assert_eq!(text(&out.stdout), "49\n");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("; @sq$i64") && err.contains("function u0:0"),
+        "{err}"
+    );
+    let map = std::fs::read_dir("/tmp")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("perf-"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .any(|t| t.contains("ruchy:sq$i64"));
+    assert!(map, "a /tmp/perf-PID.map names the compiled function");
+}
+
+#[test]
+fn jit_settings_from_the_environment_and_flags() {
+    let src = "fun f(x) { x + 1 }\nlet mut s = 0\nfor i in 0..5 { s = s + f(i) }\nprintln(s)\n";
+    let bad = run(env!("CARGO_BIN_EXE_ruchy"), &["run", "-"], Some(src));
+    assert_eq!(text(&bad.stdout), "15\n");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ruchy"));
+    cmd.args(["run", "-"])
+        .env("RUCHY_JIT", "bogus=1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown JIT setting"));
+    let out = ruchy(
+        &[
+            "run",
+            "--tier1-threshold=2",
+            "--max-cached-methods=1",
+            "--stats",
+            "-",
+        ],
+        Some(src),
+    );
+    assert_eq!(text(&out.stdout), "15\n");
+}

@@ -22,6 +22,12 @@ pub struct Profile {
     pub backedges: Vec<u64>,
     /// Guards that failed and continued in the unspecialized function.
     pub deopts: u64,
+    /// Wall time of the whole run, and the parts spent in compiled code and compiling (measured
+    /// only when `Config::measure_tiers` is set, since timing every entry into compiled code
+    /// costs a clock read); the rest is the interpreter's.
+    pub run_time: std::time::Duration,
+    pub native_time: std::time::Duration,
+    pub compile_time: std::time::Duration,
 }
 
 impl Profile {
@@ -31,6 +37,9 @@ impl Profile {
             sigs: vec![SmallVec::new(); nfuncs],
             backedges: vec![0; ncounters],
             deopts: 0,
+            run_time: Default::default(),
+            native_time: Default::default(),
+            compile_time: Default::default(),
         }
     }
 

@@ -202,6 +202,7 @@ fn run(args: RunArgs) -> i32 {
         config.jit.backedge_threshold = n;
     }
     config.jit.perf_map = args.perf_map;
+    config.measure_tiers = args.stats;
     let emit_clif = args.emit == Some(Emit::Clif);
     let stats = args.stats;
     let stdout = std::io::stdout();

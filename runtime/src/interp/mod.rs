@@ -36,6 +36,8 @@ pub struct Config {
     pub native_stack_bytes: usize,
     /// When and what to compile; `jit.enabled = false` is `--tier=0`.
     pub jit: JitConfig,
+    /// Measure the time spent per tier (for `--stats`).
+    pub measure_tiers: bool,
 }
 
 impl Default for Config {
@@ -45,6 +47,7 @@ impl Default for Config {
             max_native_depth: 1_000_000,
             native_stack_bytes: 192 << 20,
             jit: JitConfig::default(),
+            measure_tiers: false,
         }
     }
 }
@@ -172,7 +175,9 @@ impl<'o> Interpreter<'o> {
         let Some(entry) = self.entry else {
             return Ok(Value::Nil);
         };
+        let start = std::time::Instant::now();
         let r = self.call(entry, &[]);
+        self.profile.run_time += start.elapsed();
         self.flush();
         r
     }
@@ -363,6 +368,8 @@ impl<'o> Interpreter<'o> {
             let here = &out_marker as *const u8 as u64;
             self.jit_ctx.stack_limit = here.saturating_sub(self.config.native_stack_bytes as u64);
         }
+        let timed = self.config.measure_tiers && self.jit_ctx.depth == 0;
+        let start = timed.then(std::time::Instant::now);
         self.jit_ctx.depth += 1;
         let ctx: *mut JitContext = &mut *self.jit_ctx;
         let mut out = Value::Nil;
@@ -377,6 +384,9 @@ impl<'o> Interpreter<'o> {
             f(ctx, args.as_ptr(), &mut out)
         };
         self.jit_ctx.depth -= 1;
+        if let Some(start) = start {
+            self.profile.native_time += start.elapsed();
+        }
         if status != 0 || self.jit_ctx.error != 0 {
             self.jit_ctx.error = 0;
             let (m, frames) = self
@@ -391,7 +401,14 @@ impl<'o> Interpreter<'o> {
     /// Specializes and compiles `f` for `sig`; decodes the functions that adds.
     fn tier_up(&mut self, f: FuncId, sig: crate::profile::TypeSig) -> Option<*const u8> {
         let active = self.jit_ctx.depth > 0;
+        let start = std::time::Instant::now();
         let r = self.tiering.compile(&mut self.module, f, sig, active);
+        let spent = start.elapsed();
+        self.profile.compile_time += spent;
+        if active {
+            // Compiling from inside compiled code (through `rt_call`) is not native run time.
+            self.profile.native_time = self.profile.native_time.saturating_sub(spent);
+        }
         self.decode_new_functions();
         r
     }
@@ -474,6 +491,15 @@ impl<'o> Interpreter<'o> {
             self.tiering.code_bytes(),
             self.profile.deopts
         ));
+        if self.config.measure_tiers {
+            let total = self.profile.run_time.as_secs_f64() * 1e3;
+            let native = self.profile.native_time.as_secs_f64() * 1e3;
+            let compile = self.profile.compile_time.as_secs_f64() * 1e3;
+            out.push_str(&format!(
+                "time: {total:.3} ms in all; tier 0 (interpreter) {:.3} ms, tier 1 (compiled code) {native:.3} ms, compiling {compile:.3} ms\n",
+                (total - native - compile).max(0.0)
+            ));
+        }
         if let Some(e) = &self.tiering.backend_error {
             out.push_str(&format!("tier 1 unavailable: {e}\n"));
         }

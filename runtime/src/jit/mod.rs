@@ -328,16 +328,26 @@ impl Tiering {
                 .push(format!("optimization failed: {e}"));
             return None;
         }
-        if module.funcs[spec].level == Level::Dyn {
+        // Every specialization made along the way that stayed dynamic (this one, or a callee
+        // that will run in the interpreter) says why, under its original function.
+        for ((orig, _), id) in &result.created {
+            if module.funcs[*id].level != Level::Dyn {
+                continue;
+            }
+            let prefix = format!("@{} ", module.funcs[*id].name);
             let why = result
                 .remarks
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "not fully typed".into());
-            self.report(f).reasons.push(format!(
-                "signature {}: {why}",
-                crate::profile::Profile::describe(sig)
-            ));
+                .iter()
+                .find(|r| r.starts_with(&prefix))
+                .map(|r| r[prefix.len()..].to_string())
+                .unwrap_or_else(|| "stays dyn: not fully typed".into());
+            let msg = format!("@{}: {why}", module.funcs[*id].name);
+            let r = self.report(*orig);
+            if !r.reasons.contains(&msg) {
+                r.reasons.push(msg);
+            }
+        }
+        if module.funcs[spec].level == Level::Dyn {
             return None;
         }
         // Compile the specialization and the typed callees it calls directly, callees first.
