@@ -453,7 +453,15 @@ impl<'o> Interpreter<'o> {
             "function", "calls", "tier", "compile ms", "code B", "hits", "signatures"
         ));
         for (id, f) in self.module.funcs.iter() {
-            let calls = self.profile.calls.get(id.index()).copied().unwrap_or(0);
+            // Calls of the function's specializations run in the interpreter count as its own.
+            let prefix = format!("{}$", f.name);
+            let calls: u64 = self
+                .module
+                .funcs
+                .iter()
+                .filter(|(g, h)| *g == id || h.name.starts_with(&prefix))
+                .map(|(g, _)| self.profile.calls.get(g.index()).copied().unwrap_or(0))
+                .sum();
             let compiled = self.tiering.reports.contains_key(&id);
             if (calls == 0 && !compiled) || f.name.contains('$') || f.attrs.hidden {
                 continue;
