@@ -101,6 +101,7 @@ impl CraneliftBackend {
         {
             let b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
             let mut lw = Lower::new(b, module, func, f, jit, &helpers, abi, ptr);
+            lw.self_id = Some(typed_id);
             lw.run()?;
             trap_sites = std::mem::take(&mut lw.trap_sites);
             lw.b.seal_all_blocks();
@@ -317,6 +318,8 @@ struct Lower<'a, 'b> {
     b: FunctionBuilder<'b>,
     module: &'a Module,
     func_id: FuncId,
+    /// This function's own id in the JIT module, for direct recursive calls.
+    self_id: Option<ClFuncId>,
     f: &'a Function,
     jit: &'a mut JITModule,
     helper_ids: &'a HashMap<&'static str, ClFuncId>,
@@ -352,6 +355,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             b,
             module,
             func_id,
+            self_id: None,
             f,
             jit,
             helper_ids,
@@ -1225,12 +1229,21 @@ impl<'a, 'b> Lower<'a, 'b> {
                 if let Some(o) = out {
                     cargs.push(o);
                 }
-                let cellv = self.iconst(self.ptr, cell as i64);
-                let target = self
-                    .b
-                    .ins()
-                    .load(self.ptr, MemFlagsData::trusted(), cellv, 0);
-                let call = self.b.ins().call_indirect(sigref, target, &cargs);
+                let call = match self.self_id {
+                    // A recursive call goes straight to this function's own code.
+                    Some(own) if callee == self.func_id => {
+                        let r = self.jit.declare_func_in_func(own, self.b.func);
+                        self.b.ins().call(r, &cargs)
+                    }
+                    _ => {
+                        let cellv = self.iconst(self.ptr, cell as i64);
+                        let target = self
+                            .b
+                            .ins()
+                            .load(self.ptr, MemFlagsData::trusted(), cellv, 0);
+                        self.b.ins().call_indirect(sigref, target, &cargs)
+                    }
+                };
                 let rets = self.b.inst_results(call).to_vec();
                 let c = self.ctx;
                 let err = self
