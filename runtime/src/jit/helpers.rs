@@ -70,6 +70,29 @@ unsafe fn done(ctx: *mut JitContext, r: Result<(), String>) -> i8 {
     }
 }
 
+/// Writes the result of a call the runtime made on behalf of compiled code, or records its
+/// error (with the frames it already has) and reports failure.
+unsafe fn call_result(
+    ctx: *mut JitContext,
+    out: *mut Value,
+    r: Result<Value, crate::RuntimeError>,
+) -> i8 {
+    // SAFETY: forwarded from the helper's own contract.
+    unsafe {
+        match r {
+            Ok(v) => {
+                put(out, v);
+                0
+            }
+            Err(e) => {
+                (*ctx).error = 1;
+                interp(ctx).pending_error(e.message, e.stack);
+                1
+            }
+        }
+    }
+}
+
 /// Errors compiled code detects itself.
 pub unsafe extern "C" fn rt_error(
     ctx: *mut JitContext,
@@ -439,18 +462,8 @@ pub unsafe extern "C" fn rt_call(
     // SAFETY: called by compiled code with its context, `n` arguments and a slot.
     unsafe {
         let args = vals(args, n).to_vec();
-        let it = interp(ctx);
-        match it.call_from_native(FuncId::new(f as usize), &args) {
-            Ok(v) => {
-                put(out, v);
-                0
-            }
-            Err(e) => {
-                (*ctx).error = 1;
-                it.pending_error(e.message, e.stack);
-                1
-            }
-        }
+        let r = interp(ctx).call_from_native(FuncId::new(f as usize), &args);
+        call_result(ctx, out, r)
     }
 }
 
@@ -469,17 +482,8 @@ pub unsafe extern "C" fn rt_call_value(
         let Some((callee, rest)) = all.split_first() else {
             return fail(ctx, "internal error: call without a callee".into());
         };
-        match it.call_value(callee, rest) {
-            Ok(v) => {
-                put(out, v);
-                0
-            }
-            Err(e) => {
-                (*ctx).error = 1;
-                it.pending_error(e.message, e.stack);
-                1
-            }
-        }
+        let r = it.call_value(callee, rest);
+        call_result(ctx, out, r)
     }
 }
 
@@ -497,17 +501,8 @@ pub unsafe extern "C" fn rt_deopt(
         let it = interp(ctx);
         let n = it.deopt_value_count(FuncId::new(f as usize), inst as usize);
         let live = vals(values, n as i64).to_vec();
-        match it.deopt(FuncId::new(f as usize), inst as usize, &live) {
-            Ok(v) => {
-                put(out, v);
-                0
-            }
-            Err(e) => {
-                (*ctx).error = 1;
-                it.pending_error(e.message, e.stack);
-                1
-            }
-        }
+        let r = it.deopt(FuncId::new(f as usize), inst as usize, &live);
+        call_result(ctx, out, r)
     }
 }
 

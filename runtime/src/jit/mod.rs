@@ -491,19 +491,24 @@ impl Tiering {
         cached + self.pinned_code.iter().map(|c| c.code_size).sum::<usize>()
     }
 
-    /// Compiles one typed function with the backend and frees the code again, returning the
-    /// backend's compile time (for benchmarks of the code generator alone).
-    pub fn compile_and_free(&mut self, module: &Module, f: FuncId) -> Result<Duration, String> {
-        let Some(backend) = self.backend.as_mut() else {
-            return Err(self
-                .backend_error
-                .clone()
-                .unwrap_or_else(|| "compilation is disabled".into()));
-        };
-        let mut abi = Abi {
+    /// The backend and the ABI it compiles against, or why there is no backend.
+    fn backend_and_abi(&mut self) -> Result<(&mut Box<dyn Backend>, Abi<'_>), String> {
+        let err = self
+            .backend_error
+            .clone()
+            .unwrap_or_else(|| "compilation is disabled".into());
+        let backend = self.backend.as_mut().ok_or(err)?;
+        let abi = Abi {
             cells: &self.cells,
             strings: &mut self.strings,
         };
+        Ok((backend, abi))
+    }
+
+    /// Compiles one typed function with the backend and frees the code again, returning the
+    /// backend's compile time (for benchmarks of the code generator alone).
+    pub fn compile_and_free(&mut self, module: &Module, f: FuncId) -> Result<Duration, String> {
+        let (backend, mut abi) = self.backend_and_abi()?;
         let code = backend.compile(module, f, &mut abi).map_err(|e| e.0)?;
         let t = code.compile_time;
         backend.free(code);
@@ -512,16 +517,7 @@ impl Tiering {
 
     /// The text of the backend's IR for a function (`--emit=clif`).
     pub fn emit_text(&mut self, module: &Module, f: FuncId) -> Result<String, String> {
-        let Some(backend) = self.backend.as_mut() else {
-            return Err(self
-                .backend_error
-                .clone()
-                .unwrap_or_else(|| "compilation is disabled".into()));
-        };
-        let mut abi = Abi {
-            cells: &self.cells,
-            strings: &mut self.strings,
-        };
+        let (backend, mut abi) = self.backend_and_abi()?;
         backend.emit_text(module, f, &mut abi).map_err(|e| e.0)
     }
 }
