@@ -63,6 +63,20 @@ impl Value {
         Value::Array(Rc::new(RefCell::new(items)))
     }
 
+    /// Whether the value owns no heap data (dropping it does nothing).
+    #[inline(always)]
+    pub fn is_scalar(&self) -> bool {
+        matches!(
+            self,
+            Value::Nil
+                | Value::Bool(_)
+                | Value::Int(_)
+                | Value::Float(_)
+                | Value::Func(_)
+                | Value::Undef
+        )
+    }
+
     /// The type name used by `type_of` and in error messages.
     pub fn type_name(&self) -> &'static str {
         match self {

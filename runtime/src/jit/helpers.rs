@@ -49,7 +49,18 @@ unsafe fn vals<'a>(p: *const Value, n: i64) -> &'a [Value] {
 /// `out` must point to a live `Value` slot owned by compiled code.
 unsafe fn put(out: *mut Value, v: Value) {
     // SAFETY: the slot holds a valid value, which this drops and replaces.
-    unsafe { *out = v };
+    let slot = unsafe { &mut *out };
+    store(slot, v);
+}
+
+/// Replaces a value; a scalar needs no drop, so the common case skips the drop glue.
+#[inline(always)]
+fn store(slot: &mut Value, v: Value) {
+    if slot.is_scalar() {
+        std::mem::forget(std::mem::replace(slot, v));
+    } else {
+        *slot = v;
+    }
 }
 
 /// Records an error (the frame comes with the following `rt_frame`).
@@ -299,6 +310,15 @@ pub unsafe extern "C" fn rt_array_set(
 ) -> i8 {
     // SAFETY: pointers from compiled code.
     unsafe {
+        // The common case first: an in-bounds, non-negative index of an array nobody borrows.
+        if let (Value::Array(a), Ok(k)) = (val(arr), usize::try_from(i)) {
+            if let Ok(mut items) = a.try_borrow_mut() {
+                if let Some(slot) = items.get_mut(k) {
+                    store(slot, val(v).clone());
+                    return 0;
+                }
+            }
+        }
         let r = ops::set_index(val(arr), &Value::Int(i), val(v).clone());
         done(ctx, r)
     }
