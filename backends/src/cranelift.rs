@@ -31,20 +31,12 @@ pub struct CraneliftBackend {
 }
 
 impl CraneliftBackend {
+    /// The backend for the host. The target description is built once per process (probing
+    /// the CPU and building the ISA costs more than compiling a small function).
     pub fn new() -> Result<Self, CompileError> {
-        let mut flags = settings::builder();
-        let set = |f: &mut settings::Builder, k: &str, v: &str| {
-            f.set(k, v)
-                .map_err(|e| CompileError(format!("cranelift setting {k}: {e}")))
-        };
-        set(&mut flags, "use_colocated_libcalls", "false")?;
-        set(&mut flags, "is_pic", "false")?;
-        set(&mut flags, "opt_level", "speed")?;
-        let isa_builder = cranelift_native::builder()
-            .map_err(|e| CompileError(format!("host not supported: {e}")))?;
-        let isa = isa_builder
-            .finish(settings::Flags::new(flags))
-            .map_err(|e| CompileError(format!("cannot build the target ISA: {e}")))?;
+        static ISA: std::sync::OnceLock<Result<OwnedTargetIsa, CompileError>> =
+            std::sync::OnceLock::new();
+        let isa = ISA.get_or_init(host_isa).clone()?;
         Ok(CraneliftBackend { isa })
     }
 
@@ -237,6 +229,22 @@ impl Backend for CraneliftBackend {
         let (_, _, _, text, _) = self.build(&mut jit, module, func, abi, true)?;
         Ok(text.unwrap_or_default())
     }
+}
+
+fn host_isa() -> Result<OwnedTargetIsa, CompileError> {
+    let mut flags = settings::builder();
+    let set = |f: &mut settings::Builder, k: &str, v: &str| {
+        f.set(k, v)
+            .map_err(|e| CompileError(format!("cranelift setting {k}: {e}")))
+    };
+    set(&mut flags, "use_colocated_libcalls", "false")?;
+    set(&mut flags, "is_pic", "false")?;
+    set(&mut flags, "opt_level", "speed")?;
+    let isa_builder = cranelift_native::builder()
+        .map_err(|e| CompileError(format!("host not supported: {e}")))?;
+    isa_builder
+        .finish(settings::Flags::new(flags))
+        .map_err(|e| CompileError(format!("cannot build the target ISA: {e}")))
 }
 
 fn arg_type(a: Arg, ptr: types::Type) -> types::Type {
