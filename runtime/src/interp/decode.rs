@@ -79,6 +79,8 @@ pub fn decode_function(module: &Module, func: &Function, next_counter: &mut u32)
         small_ints: HashMap::new(),
         folded_only: Default::default(),
         coalesce: HashMap::new(),
+        left_dies: Default::default(),
+        live_in: HashMap::new(),
         inst_pcs: HashMap::new(),
         deopts: vec![],
     };
@@ -159,6 +161,12 @@ struct Decoder<'m> {
     folded_only: std::collections::HashSet<IrValue>,
     /// Values that share the register of the block parameter they are passed to.
     coalesce: HashMap<IrValue, IrValue>,
+    /// `dyn.add`/`str.concat` instructions whose left operand is not used afterwards: they may
+    /// take it out of its register, so a string held only there is appended to in place.
+    left_dies: std::collections::HashSet<Inst>,
+    /// Values live on entry to each block: an edge argument that is not may be moved out of
+    /// its register instead of copied.
+    live_in: HashMap<Block, std::collections::HashSet<IrValue>>,
     inst_pcs: HashMap<(Block, u32), Pc>,
     deopts: Vec<DeoptSite>,
 }
@@ -220,6 +228,7 @@ impl<'m> Decoder<'m> {
             }
         }
         self.find_immediates();
+        self.find_last_uses();
         self.find_coalescing();
         for &b in func.layout.blocks() {
             let pc = self.code.len() as Pc;
@@ -313,6 +322,32 @@ impl<'m> Decoder<'m> {
     /// Lets a value passed to a block parameter live in the parameter's register when nothing
     /// reads the parameter after the value is defined: the edge then needs no move. This is what
     /// turns `i = i + 1` at the end of a loop into one op.
+    fn find_last_uses(&mut self) {
+        let f = self.func;
+        let cfg = ruchy_ir::ControlFlowGraph::compute(f);
+        let liveness = ruchy_passes::analysis::Liveness::compute(f, &cfg);
+        for &b in f.layout.blocks() {
+            self.live_in.insert(b, liveness.live_in(b).collect());
+        }
+        for &b in f.layout.blocks() {
+            let mut live: std::collections::HashSet<IrValue> = liveness.live_out(b).collect();
+            for &i in f.layout.block_insts(b).iter().rev() {
+                let d = &f.dfg.insts[i];
+                if matches!(d.opcode, Opcode::DynAdd | Opcode::StrConcat)
+                    && d.args.len() == 2
+                    && d.args[0] != d.args[1]
+                    && !live.contains(&d.args[0])
+                {
+                    self.left_dies.insert(i);
+                }
+                if let Some(r) = d.result {
+                    live.remove(&r);
+                }
+                live.extend(d.all_uses());
+            }
+        }
+    }
+
     fn find_coalescing(&mut self) {
         let f = self.func;
         for &b in f.layout.blocks() {
@@ -392,8 +427,17 @@ impl<'m> Decoder<'m> {
     fn edge_moves(&mut self, target: Block, args: &[IrValue], loc: SrcLoc) {
         let params = self.func.dfg.block_params(target).to_vec();
         let mut moves: Vec<(Reg, Reg)> = vec![];
+        // Sources whose value dies on this edge (not live in the target, passed once) are
+        // moved out of their registers rather than copied, so a string held only there stays
+        // uniquely owned and can be appended to in place.
+        let mut dying: Vec<Reg> = vec![];
         for (p, a) in params.iter().zip(args) {
             let (dst, src) = (self.reg(*p), self.reg(*a));
+            let passed_once = args.iter().filter(|&&x| x == *a).count() == 1;
+            let live_after = self.live_in.get(&target).is_some_and(|l| l.contains(a));
+            if passed_once && !live_after {
+                dying.push(src);
+            }
             if dst != src {
                 moves.push((dst, src));
             }
@@ -404,7 +448,13 @@ impl<'m> Decoder<'m> {
                 (0..moves.len()).find(|&i| !moves.iter().any(|&(_, s)| s == moves[i].0))
             {
                 let (dst, src) = moves.remove(i);
-                self.emit(Op::Move { dst, src }, loc);
+                let take = dying.contains(&src) && !moves.iter().any(|&(_, s)| s == src);
+                let op = if take {
+                    Op::MoveTake { dst, src }
+                } else {
+                    Op::Move { dst, src }
+                };
+                self.emit(op, loc);
             } else {
                 let tmp = *scratch.get_or_insert_with(|| {
                     self.nregs += 1;
@@ -523,6 +573,11 @@ impl<'m> Decoder<'m> {
                     Op::LoadConst { dst, index }
                 }
                 _ => self.bad(inst),
+            },
+            Opcode::DynAdd | Opcode::StrConcat if self.left_dies.contains(&inst) => Op::AddTake {
+                dst,
+                a: r(self, 0),
+                b: r(self, 1),
             },
             Opcode::DynAdd => Op::Add {
                 dst,

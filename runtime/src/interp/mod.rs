@@ -790,6 +790,10 @@ impl<'o> Interpreter<'o> {
                 Op::LoadFloat { dst, value } => reg!(dst) = Value::Float(value),
                 Op::LoadConst { dst, index } => reg!(dst) = fc.consts[index as usize].clone(),
                 Op::Move { dst, src } => reg!(dst) = reg!(src).clone(),
+                Op::MoveTake { dst, src } => {
+                    let v = std::mem::take(&mut reg!(src));
+                    reg!(dst) = v;
+                }
                 Op::Add { dst, a, b } => {
                     let v = match (&reg!(a), &reg!(b)) {
                         (Value::Int(x), Value::Int(y)) => match x.checked_add(*y) {

@@ -84,6 +84,11 @@ pub enum Op {
         dst: Reg,
         src: Reg,
     },
+    /// A move whose source dies: the value leaves the source register (which becomes nil).
+    MoveTake {
+        dst: Reg,
+        src: Reg,
+    },
 
     // Dynamic arithmetic with integer fast paths.
     Add {
