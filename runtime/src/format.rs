@@ -253,6 +253,8 @@ impl<'a> Writer<'a> {
 }
 
 #[cfg(test)]
+// The tests print literals such as 3.14159 on purpose (they are Ruchy programs' numbers).
+#[allow(clippy::approx_constant)]
 mod tests {
     use super::*;
     use crate::value::Closure;

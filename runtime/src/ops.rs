@@ -1112,6 +1112,8 @@ fn sum_floats(mut acc: f64, rest: &[Value]) -> OpResult {
 }
 
 #[cfg(test)]
+// The tests print literals such as 3.14159 on purpose (they are Ruchy programs' numbers).
+#[allow(clippy::approx_constant)]
 mod tests {
     use super::*;
     use crate::value::Closure;

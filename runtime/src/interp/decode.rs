@@ -3,9 +3,7 @@
 
 use super::op::*;
 use crate::value::Value;
-use ruchy_ir::{
-    Block, CmpPred, Const, Function, Imm, Inst, Module, Opcode, SrcLoc, Type, Value as IrValue,
-};
+use ruchy_ir::{Block, Const, Function, Imm, Inst, Opcode, SrcLoc, Type, Value as IrValue};
 use std::collections::HashMap;
 
 /// The decoded form of one function.
@@ -57,9 +55,8 @@ pub struct SwitchTable {
 }
 
 /// Decodes one function. `next_counter` numbers back-edge counters across the program.
-pub fn decode_function(module: &Module, func: &Function, next_counter: &mut u32) -> FuncCode {
+pub fn decode_function(func: &Function, next_counter: &mut u32) -> FuncCode {
     let mut d = Decoder {
-        module,
         func,
         regs: HashMap::new(),
         nregs: 0,
@@ -137,7 +134,6 @@ enum Slot {
 }
 
 struct Decoder<'m> {
-    module: &'m Module,
     func: &'m Function,
     regs: HashMap<IrValue, Reg>,
     nregs: u32,
@@ -937,7 +933,6 @@ impl<'m> Decoder<'m> {
                 }
             }
         };
-        let _ = self.module;
         self.emit(op, loc);
     }
 
@@ -1033,9 +1028,4 @@ fn type_tag(ty: Type) -> u8 {
         Type::Cell => 8,
         Type::Any => 255,
     }
-}
-
-#[allow(dead_code)]
-fn _pred_used(p: CmpPred) -> CmpPred {
-    p
 }

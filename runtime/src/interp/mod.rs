@@ -135,7 +135,7 @@ impl<'o> Interpreter<'o> {
         let funcs: Vec<FuncCode> = module
             .funcs
             .values()
-            .map(|f| decode::decode_function(module, f, &mut next_counter))
+            .map(|f| decode::decode_function(f, &mut next_counter))
             .collect();
         let profile = Profile::new(funcs.len(), next_counter as usize);
         let tiering = Tiering::new(config.jit.clone());
@@ -416,11 +416,7 @@ impl<'o> Interpreter<'o> {
     fn decode_new_functions(&mut self) {
         while self.funcs.len() < self.module.funcs.len() {
             let id = FuncId::new(self.funcs.len());
-            let code = decode::decode_function(
-                &self.module,
-                &self.module.funcs[id],
-                &mut self.next_counter,
-            );
+            let code = decode::decode_function(&self.module.funcs[id], &mut self.next_counter);
             self.funcs.push(code);
             self.profile.calls.push(0);
             self.profile.sigs.push(SmallVec::new());

@@ -105,6 +105,8 @@ unsafe fn call_result(
 }
 
 /// Errors compiled code detects itself.
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_error(
     ctx: *mut JitContext,
     kind: i32,
@@ -128,12 +130,16 @@ pub unsafe extern "C" fn rt_error(
 }
 
 /// Adds the frame of compiled function `func` at `loc` to the pending error.
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_frame(ctx: *mut JitContext, func: i32, loc: i64) {
     // SAFETY: called by compiled code with its context.
     let it = unsafe { interp(ctx) };
     it.pending_frame(FuncId::new(func as usize), unpack_loc(loc));
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_trap(
     ctx: *mut JitContext,
     message: *const Value,
@@ -149,6 +155,8 @@ pub unsafe extern "C" fn rt_trap(
     unsafe { fail(ctx, text) };
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_drop(slots: *mut Value, n: i64) {
     for k in 0..n.max(0) as usize {
         // SAFETY: compiled code passes its own slot array of `n` values.
@@ -162,6 +170,8 @@ pub unsafe extern "C" fn rt_drop(slots: *mut Value, n: i64) {
     }
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_copy(dst: *mut Value, src: *const Value) {
     // SAFETY: both point to live values (possibly the same one).
     unsafe {
@@ -174,6 +184,8 @@ pub extern "C" fn rt_fmod(a: f64, b: f64) -> f64 {
     a % b
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_print(
     ctx: *mut JitContext,
     args: *const Value,
@@ -186,6 +198,8 @@ pub unsafe extern "C" fn rt_print(
     0
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_str_concat(
     ctx: *mut JitContext,
     out: *mut Value,
@@ -204,6 +218,8 @@ pub unsafe extern "C" fn rt_str_concat(
     }
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_str_from(
     _ctx: *mut JitContext,
     out: *mut Value,
@@ -214,11 +230,15 @@ pub unsafe extern "C" fn rt_str_from(
     0
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_len(v: *const Value) -> i64 {
     // SAFETY: a pointer from compiled code; typed IR only asks the length of arrays and strings.
     ops::len(unsafe { val(v) }).unwrap_or(0)
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_str_index(
     ctx: *mut JitContext,
     out: *mut Value,
@@ -239,6 +259,8 @@ pub unsafe extern "C" fn rt_str_index(
     }
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_str_cmp(a: *const Value, b: *const Value, pred: i32) -> i8 {
     let pred = match pred {
         0 => CmpPred::Eq,
@@ -252,6 +274,8 @@ pub unsafe extern "C" fn rt_str_cmp(a: *const Value, b: *const Value, pred: i32)
     ops::compare(pred, unsafe { val(a) }, unsafe { val(b) }).unwrap_or(false) as i8
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_array_new(
     _ctx: *mut JitContext,
     out: *mut Value,
@@ -263,6 +287,8 @@ pub unsafe extern "C" fn rt_array_new(
     0
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_tuple_new(
     _ctx: *mut JitContext,
     out: *mut Value,
@@ -274,6 +300,8 @@ pub unsafe extern "C" fn rt_tuple_new(
     0
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_array_get(
     ctx: *mut JitContext,
     out: *mut Value,
@@ -300,6 +328,8 @@ pub unsafe extern "C" fn rt_array_get(
     }
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_array_set(
     ctx: *mut JitContext,
     arr: *const Value,
@@ -324,6 +354,8 @@ pub unsafe extern "C" fn rt_array_set(
     }
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_array_push(
     ctx: *mut JitContext,
     arr: *const Value,
@@ -346,6 +378,8 @@ pub unsafe extern "C" fn rt_array_push(
     }
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_array_concat(
     ctx: *mut JitContext,
     out: *mut Value,
@@ -356,6 +390,8 @@ pub unsafe extern "C" fn rt_array_concat(
     unsafe { rt_str_concat(ctx, out, a, b) }
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_global_load(
     ctx: *mut JitContext,
     out: *mut Value,
@@ -375,12 +411,16 @@ pub unsafe extern "C" fn rt_global_load(
     }
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_global_store(ctx: *mut JitContext, g: i32, v: *const Value) -> i8 {
     // SAFETY: called by compiled code with its context and a value.
     unsafe { interp(ctx).set_global(g as usize, val(v).clone()) };
     0
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_cell_new(
     _ctx: *mut JitContext,
     out: *mut Value,
@@ -396,6 +436,8 @@ pub unsafe extern "C" fn rt_cell_new(
     0
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_cell_load(
     ctx: *mut JitContext,
     out: *mut Value,
@@ -420,6 +462,8 @@ pub unsafe extern "C" fn rt_cell_load(
     }
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_cell_store(
     ctx: *mut JitContext,
     cell: *const Value,
@@ -443,12 +487,16 @@ pub unsafe extern "C" fn rt_cell_store(
     }
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_func_ref(_ctx: *mut JitContext, out: *mut Value, f: i32) -> i8 {
     // SAFETY: a slot from compiled code.
     unsafe { put(out, Value::Func(FuncId::new(f as usize))) };
     0
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_closure_new(
     _ctx: *mut JitContext,
     out: *mut Value,
@@ -470,6 +518,8 @@ pub unsafe extern "C" fn rt_closure_new(
     0
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_call(
     ctx: *mut JitContext,
     out: *mut Value,
@@ -487,6 +537,8 @@ pub unsafe extern "C" fn rt_call(
     }
 }
 
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_call_value(
     ctx: *mut JitContext,
     out: *mut Value,
@@ -508,6 +560,8 @@ pub unsafe extern "C" fn rt_call_value(
 }
 
 /// A failed guard: finishes the frame in the interpreter from the guard's deopt state.
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_deopt(
     ctx: *mut JitContext,
     out: *mut Value,
