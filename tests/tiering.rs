@@ -134,6 +134,7 @@ fn lru_eviction_frees_code_and_a_later_call_recompiles() {
         interp.run_main().expect("runs");
         interp.flush();
         let t = &interp.tiering;
+        assert!(t.freed_bytes > 0, "evicted code was freed");
         let r = (t.evictions, t.misses, t.code_bytes());
         drop(interp);
         (String::from_utf8_lossy(&out).into_owned(), r.0, r.1, r.2)

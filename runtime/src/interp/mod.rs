@@ -487,11 +487,12 @@ impl<'o> Interpreter<'o> {
             }
         }
         out.push_str(&format!(
-            "method cache: {} entries, {} hits, {} misses, {} evictions, {} bytes of code; {} deoptimizations\n",
+            "method cache: {} entries, {} hits, {} misses, {} evictions ({} bytes freed), {} bytes of code; {} deoptimizations\n",
             self.tiering.cache.len(),
             self.tiering.hits,
             self.tiering.misses,
             self.tiering.evictions,
+            self.tiering.freed_bytes,
             self.tiering.code_bytes(),
             self.profile.deopts
         ));

@@ -146,6 +146,8 @@ pub struct Tiering {
     pub hits: u64,
     pub misses: u64,
     pub evictions: u64,
+    /// Bytes of machine code given back to the system after evictions.
+    pub freed_bytes: usize,
     /// Evicted code waiting until no compiled frame is active to be freed.
     graveyard: Vec<CompiledFunction>,
     /// Functions other compiled code calls through their cells: their code is never freed.
@@ -182,6 +184,7 @@ impl Tiering {
             hits: 0,
             misses: 0,
             evictions: 0,
+            freed_bytes: 0,
             graveyard: vec![],
             pinned: HashSet::new(),
             pinned_code: vec![],
@@ -451,6 +454,7 @@ impl Tiering {
     pub fn collect_garbage(&mut self) {
         if let Some(b) = self.backend.as_mut() {
             for code in self.graveyard.drain(..) {
+                self.freed_bytes += code.code_size;
                 b.free(code);
             }
         }
