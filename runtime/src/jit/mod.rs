@@ -307,9 +307,16 @@ impl Tiering {
         // Optimize the new functions (passes skip frozen functions: deopt targets and code
         // already compiled).
         let new: Vec<FuncId> = (before..module.funcs.len()).map(FuncId::new).collect();
+        // Only the new specializations are optimized: every other function is frozen for the
+        // run (the interpreter runs its decoded form already) and thawed afterwards, except
+        // typed functions, which stay frozen (they are compiled or about to be).
+        let mut thaw = vec![];
         for (id, func) in module.funcs.iter_mut() {
-            if !new.contains(&id) && func.level != Level::Dyn {
+            if !new.contains(&id) && !func.attrs.frozen {
                 func.attrs.frozen = true;
+                if func.level == Level::Dyn {
+                    thaw.push(id);
+                }
             }
         }
         let mut pm = match ruchy_passes::PassManager::new(
@@ -325,7 +332,11 @@ impl Tiering {
                 return None;
             }
         };
-        if let Err(e) = pm.run(module, &mut std::io::sink()) {
+        let ran = pm.run(module, &mut std::io::sink());
+        for id in thaw {
+            module.funcs[id].attrs.frozen = false;
+        }
+        if let Err(e) = ran {
             self.report(f)
                 .reasons
                 .push(format!("optimization failed: {e}"));
