@@ -426,11 +426,10 @@ fn hint_type(text: &str) -> Option<Type> {
     }
 }
 
-/// An SSA variable: a resolved binding or a temporary of the lowering.
+/// An SSA variable: a resolved binding.
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
 enum Var {
     B(BindingId),
-    Tmp(u32),
 }
 
 /// A branch edge into a block: the branch instruction and which of its destinations.
@@ -462,7 +461,6 @@ struct FnLower<'u, 'a, 'c, 'f> {
     incomplete: HashMap<Block, Vec<(Var, Value)>>,
     preds: HashMap<Block, Vec<Edge>>,
     loops: Vec<LoopCtx>,
-    next_tmp: u32,
     entry: Option<Block>,
     nil: Option<Value>,
 }
@@ -479,7 +477,6 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
             incomplete: HashMap::new(),
             preds: HashMap::new(),
             loops: vec![],
-            next_tmp: 0,
             entry: None,
             nil: None,
         }
@@ -587,11 +584,6 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
         let v = self.b.func.dfg.inst_result(inst);
         self.nil = Some(v);
         v
-    }
-
-    fn new_tmp(&mut self) -> Var {
-        self.next_tmp += 1;
-        Var::Tmp(self.next_tmp)
     }
 
     fn jump(&mut self, target: Block, args: &[Value]) -> Inst {
@@ -1647,64 +1639,35 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
             inclusive,
         } = &iter.kind
         {
-            // for i in a..b: a counter in a header parameter, typed when the start is an int.
+            // for i in a..b: the counter is typed when the start is an int.
             let vs = self.expr(start);
             let ve = self.expr(end);
-            let header = self.new_block();
-            let body_b = self.new_block();
-            let latch = self.new_block();
-            let exit = self.new_block();
             let cty = if self.ty(vs) == Type::I64 {
                 Type::I64
             } else {
                 Type::Any
             };
-            let counter = self.b.func.dfg.append_block_param(header, cty);
-            self.set_loc(iter.span);
-            self.jump(header, &[vs]);
-            self.b.switch_to_block(header);
             let pred = if *inclusive { CmpPred::Le } else { CmpPred::Lt };
-            let c = if cty == Type::I64 && self.ty(ve) == Type::I64 {
-                self.b.cmp(Opcode::CmpI, pred, counter, ve)
-            } else {
-                self.b.cmp(Opcode::DynCmp, pred, counter, ve)
-            };
-            self.branch(c, body_b, exit);
-            self.seal(body_b);
-            self.b.switch_to_block(body_b);
-            if let Some(b) = binding {
-                self.declare_var(b, counter);
-            }
-            self.loops.push(LoopCtx {
-                continue_to: latch,
-                exit,
-                is_loop: false,
-                breaks: vec![],
-            });
-            self.lower_block(body, false);
-            if !self.b.is_terminated() {
-                self.jump(latch, &[]);
-            }
-            self.loops.pop();
-            self.seal(latch);
-            self.b.switch_to_block(latch);
-            self.set_loc(iter.span);
-            let one = self.b.iconst(1);
-            let next = if cty == Type::I64 {
-                self.b
-                    .value(Opcode::AddI, &[counter, one], Imm::None, Type::I64)
-            } else {
-                self.b
-                    .value(Opcode::DynAdd, &[counter, one], Imm::None, Type::Any)
-            };
-            self.jump(header, &[next]);
-            self.seal(header);
-            self.seal(exit);
-            self.b.switch_to_block(exit);
+            self.counted_loop(
+                vs,
+                cty,
+                iter.span,
+                body,
+                binding,
+                &mut |this, counter| {
+                    if cty == Type::I64 && this.ty(ve) == Type::I64 {
+                        this.b.cmp(Opcode::CmpI, pred, counter, ve)
+                    } else {
+                        this.b.cmp(Opcode::DynCmp, pred, counter, ve)
+                    }
+                },
+                &mut |_, counter| counter,
+            );
             return;
         }
-        // for x in xs: index loop; the length is re-read each time so pushes inside are seen.
-        // Strings are iterated by character (their length counts bytes), through `chars()`.
+        // for x in xs: an index loop; the length is re-read each time so pushes inside are
+        // seen. Strings are iterated by character (their length counts bytes), through
+        // `chars()`.
         let coll = self.expr(iter);
         self.set_loc(iter.span);
         let coll = match self.ty(coll) {
@@ -1720,33 +1683,61 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
                 self.b.call(id, &[coll], Type::Any)
             }
         };
-        let idx_var = self.new_tmp();
         self.set_loc(iter.span);
         let zero = self.b.iconst(0);
-        self.write_var(idx_var, zero);
+        self.counted_loop(
+            zero,
+            Type::I64,
+            iter.span,
+            body,
+            binding,
+            &mut |this, counter| {
+                let n = match this.ty(coll) {
+                    Type::Array(_) => this
+                        .b
+                        .value(Opcode::ArrayLen, &[coll], Imm::None, Type::I64),
+                    Type::Str => this.b.value(Opcode::StrLen, &[coll], Imm::None, Type::I64),
+                    _ => this.b.value(Opcode::DynLen, &[coll], Imm::None, Type::I64),
+                };
+                this.b.cmp(Opcode::CmpI, CmpPred::Lt, counter, n)
+            },
+            &mut |this, counter| {
+                this.set_loc(e.span);
+                this.index(coll, counter)
+            },
+        );
+    }
+
+    /// A loop over a counter held in a header parameter that starts at `start`: `cond` tests
+    /// it in the header, `item` gives the loop variable's value at the top of the body, and the
+    /// latch (where `continue` goes) adds one, checked when the counter is an `i64`.
+    #[allow(clippy::too_many_arguments)]
+    fn counted_loop(
+        &mut self,
+        start: Value,
+        cty: Type,
+        span: Span,
+        body: &AstBlock,
+        binding: Option<BindingId>,
+        cond: &mut dyn FnMut(&mut Self, Value) -> Value,
+        item: &mut dyn FnMut(&mut Self, Value) -> Value,
+    ) {
         let header = self.new_block();
         let body_b = self.new_block();
         let latch = self.new_block();
         let exit = self.new_block();
-        let counter = self.b.func.dfg.append_block_param(header, Type::I64);
-        self.jump(header, &[zero]);
+        let counter = self.b.func.dfg.append_block_param(header, cty);
+        self.set_loc(span);
+        self.jump(header, &[start]);
         self.b.switch_to_block(header);
-        self.set_loc(iter.span);
-        let n = match self.ty(coll) {
-            Type::Array(_) => self
-                .b
-                .value(Opcode::ArrayLen, &[coll], Imm::None, Type::I64),
-            Type::Str => self.b.value(Opcode::StrLen, &[coll], Imm::None, Type::I64),
-            _ => self.b.value(Opcode::DynLen, &[coll], Imm::None, Type::I64),
-        };
-        let c = self.b.cmp(Opcode::CmpI, CmpPred::Lt, counter, n);
+        self.set_loc(span);
+        let c = cond(self, counter);
         self.branch(c, body_b, exit);
         self.seal(body_b);
         self.b.switch_to_block(body_b);
-        self.set_loc(e.span);
-        let item = self.index(coll, counter);
+        let v = item(self, counter);
         if let Some(b) = binding {
-            self.declare_var(b, item);
+            self.declare_var(b, v);
         }
         self.loops.push(LoopCtx {
             continue_to: latch,
@@ -1761,11 +1752,14 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
         self.loops.pop();
         self.seal(latch);
         self.b.switch_to_block(latch);
-        self.set_loc(iter.span);
+        self.set_loc(span);
         let one = self.b.iconst(1);
-        let next = self
-            .b
-            .value(Opcode::AddI, &[counter, one], Imm::None, Type::I64);
+        let (add, ty) = if cty == Type::I64 {
+            (Opcode::AddI, Type::I64)
+        } else {
+            (Opcode::DynAdd, Type::Any)
+        };
+        let next = self.b.value(add, &[counter, one], Imm::None, ty);
         self.jump(header, &[next]);
         self.seal(header);
         self.seal(exit);
