@@ -6,7 +6,10 @@ use ruchy_runtime::{Config, Interpreter};
 use ruchy_tests::*;
 
 fn forced() -> Config {
-    let mut c = Config::default();
+    let mut c = Config {
+        native_stack_bytes: ruchy_runtime::BIG_NATIVE_STACK,
+        ..Config::default()
+    };
     c.jit.tier1_threshold = 0;
     c
 }

@@ -10,7 +10,7 @@ pub mod profile;
 pub mod value;
 
 pub use error::{RuntimeError, StackFrame};
-pub use interp::{Config, Interpreter};
+pub use interp::{Config, Interpreter, BIG_NATIVE_STACK};
 pub use jit::JitConfig;
 pub use profile::Profile;
 pub use value::{Closure, Value};

@@ -181,7 +181,8 @@ pub fn executors() -> Vec<(&'static str, Config)> {
     ]
 }
 
-/// Runs `f` on a thread with a large stack: compiled code recurses on the native stack.
+/// Runs `f` on a thread with a large stack (512 MiB, enough for
+/// [`ruchy_runtime::BIG_NATIVE_STACK`]): compiled code recurses on the native stack.
 pub fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     std::thread::Builder::new()
         .stack_size(512 << 20)

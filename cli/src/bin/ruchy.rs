@@ -111,7 +111,11 @@ fn main() {
 }
 
 fn repl() -> i32 {
-    let mut config = Config::default();
+    // The REPL runs on the big-stack thread too.
+    let mut config = Config {
+        native_stack_bytes: ruchy_runtime::BIG_NATIVE_STACK,
+        ..Config::default()
+    };
     if let Ok(spec) = std::env::var("RUCHY_JIT") {
         if let Err(e) = config.jit.apply(&spec) {
             eprintln!("error: RUCHY_JIT: {e}");
@@ -170,8 +174,10 @@ fn run(args: RunArgs) -> i32 {
         print!("{}", ruchy_ir::printer::print_module(&module));
         return EXIT_OK;
     }
+    // `with_big_stack` gives this thread 256 MiB.
     let mut config = Config {
         max_depth: args.max_depth,
+        native_stack_bytes: ruchy_runtime::BIG_NATIVE_STACK,
         ..Config::default()
     };
     if let Ok(spec) = std::env::var("RUCHY_JIT") {

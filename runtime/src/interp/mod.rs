@@ -31,8 +31,9 @@ pub struct Config {
     /// Deepest nesting of compiled calls.
     pub max_native_depth: usize,
     /// Native stack compiled code may use below the point where it is first entered; the
-    /// thread running the interpreter must have at least this much (`ruchy` runs on a 256 MiB
-    /// thread). Past it, compiled code raises "stack overflow".
+    /// thread running the interpreter must have at least this much. Past it, compiled code
+    /// raises "stack overflow". The default suits any thread; `ruchy` runs on a 256 MiB thread
+    /// and allows [`BIG_NATIVE_STACK`].
     pub native_stack_bytes: usize,
     /// When and what to compile; `jit.enabled = false` is `--tier=0`.
     pub jit: JitConfig,
@@ -45,12 +46,15 @@ impl Default for Config {
         Config {
             max_depth: 1_000_000,
             max_native_depth: 1_000_000,
-            native_stack_bytes: 192 << 20,
+            native_stack_bytes: 1 << 20,
             jit: JitConfig::default(),
             measure_tiers: false,
         }
     }
 }
+
+/// The compiled-code stack budget for threads with a 256 MiB stack (the `ruchy` binary's).
+pub const BIG_NATIVE_STACK: usize = 192 << 20;
 
 impl Config {
     /// The interpreter only.
