@@ -155,14 +155,11 @@ impl CraneliftBackend {
             let callee = jit.declare_func_in_func(typed_id, b.func);
             let call = b.ins().call(callee, &call_args);
             let results = b.inst_results(call).to_vec();
-            if let Some(&r) = results.first() {
+            let (status, value) = results.split_last().expect("a status result");
+            if let Some(&r) = value.first() {
                 store_boxed_raw(&mut b, out, r, f.ret);
             }
-            let err = b
-                .ins()
-                .load(types::I64, MemFlagsData::trusted(), cx, ctx::ERROR);
-            let status = b.ins().ireduce(types::I8, err);
-            b.ins().return_(&[status]);
+            b.ins().return_(&[*status]);
             b.seal_all_blocks();
             b.finalize(jit.target_config());
         }
@@ -266,7 +263,7 @@ fn cl_type(r: Repr, ptr: types::Type) -> types::Type {
     }
 }
 
-/// The typed entry's signature: `(ctx, params..., [out]) -> [ret]`.
+/// The typed entry's signature: `(ctx, params..., [out]) -> ([ret], status)`.
 pub fn native_signature(jit: &JITModule, f: &Function) -> Signature {
     let ptr = jit.target_config().pointer_type();
     let mut sig = jit.make_signature();
@@ -280,6 +277,8 @@ pub fn native_signature(jit: &JITModule, f: &Function) -> Signature {
         sig.returns
             .push(AbiParam::new(cl_type(repr_of(f.ret), ptr)));
     }
+    // The status: non-zero when an error is pending.
+    sig.returns.push(AbiParam::new(types::I8));
     sig
 }
 
@@ -630,7 +629,7 @@ impl<'a, 'b> Lower<'a, 'b> {
     /// restores the depth and returns dummy values.
     fn exit_with_error_no_frame(&mut self) {
         self.release();
-        let rets: Vec<ClValue> = match self.f.ret {
+        let mut rets: Vec<ClValue> = match self.f.ret {
             _ if returns_in_memory(self.f) => vec![],
             t => {
                 let ty = cl_type(repr_of(t), self.ptr);
@@ -641,6 +640,7 @@ impl<'a, 'b> Lower<'a, 'b> {
                 }]
             }
         };
+        rets.push(self.b.ins().iconst(types::I8, 1));
         self.b.ins().return_(&rets);
     }
 
@@ -954,14 +954,16 @@ impl<'a, 'b> Lower<'a, 'b> {
                 if let Some(out) = self.out {
                     self.store_into(out, v)?;
                     self.release();
-                    self.b.ins().return_(&[]);
+                    let ok = self.b.ins().iconst(types::I8, 0);
+                    self.b.ins().return_(&[ok]);
                 } else {
                     let r = match self.get(v)? {
                         Val::Reg(r) => r,
                         Val::Mem(_) => return Err(self.err("memory value returned in a register")),
                     };
                     self.release();
-                    self.b.ins().return_(&[r]);
+                    let ok = self.b.ins().iconst(types::I8, 0);
+                    self.b.ins().return_(&[r, ok]);
                 }
             }
             Trap => {
@@ -1252,13 +1254,11 @@ impl<'a, 'b> Lower<'a, 'b> {
                         self.b.ins().call_indirect(sigref, target, &cargs)
                     }
                 };
-                let rets = self.b.inst_results(call).to_vec();
-                let c = self.ctx;
-                let err = self
-                    .b
-                    .ins()
-                    .load(types::I64, MemFlagsData::trusted(), c, ctx::ERROR);
-                self.check(err, loc);
+                let all = self.b.inst_results(call).to_vec();
+                let (status, rets) = all
+                    .split_last()
+                    .ok_or_else(|| self.err("call without a status"))?;
+                self.check(*status, loc);
                 if let (Some(&rv), Some(r)) = (rets.first(), result) {
                     if repr_of(self.ty(r)) == Repr::Memory {
                         // A register result where the IR expects a memory value (`any`).
@@ -1335,10 +1335,9 @@ impl<'a, 'b> Lower<'a, 'b> {
             .call_helper("rt_deopt", &[c, out, fid, inst, arr])
             .ok_or_else(|| self.err("deopt"))?;
         // The interpreter ran this frame to its end (and recorded its own frame on an error):
-        // leave with its result.
-        let _ = st;
+        // leave with its result and its status.
         self.release();
-        self.b.ins().return_(&[]);
+        self.b.ins().return_(&[st]);
         self.b.switch_to_block(pass);
         let v = match repr_of(t) {
             Repr::I64 | Repr::Unit => Val::Reg(self.b.ins().load(

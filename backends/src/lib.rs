@@ -13,13 +13,15 @@
 //! 16-byte runtime `Value` in memory and is passed as a pointer to it: the caller owns the value,
 //! the callee only reads it. The *typed entry* of a function takes `(ctx, params...)` and, when
 //! its return type is a memory type, a pointer to the caller's slot for the result; it returns a
-//! register-typed result directly. The *boxed entry* takes `(ctx, args: *const Value,
-//! out: *mut Value)` and is how the interpreter calls compiled code.
+//! register-typed result directly, then an `i8` status (non-zero: an error is pending). The
+//! *boxed entry* takes `(ctx, args: *const Value, out: *mut Value)`, returns the status, and is
+//! how the interpreter calls compiled code.
 //!
-//! `ctx` points to the runtime's `JitContext`: at offset 16 the pending-error flag, at 32 the
-//! lowest native stack address compiled code may use (checked on every entry). Errors are raised by helpers (which record the message, position and frame) and
-//! reported by a non-zero `i8` status; compiled code then records its own frame and returns,
-//! and every caller checks the status after each call.
+//! `ctx` points to the runtime's `JitContext`: at offset 16 the pending-error flag the helpers
+//! set, at 32 the lowest native stack address compiled code may use (checked on every entry).
+//! Errors are recorded by helpers (message and position) and reported by a non-zero `i8` status;
+//! compiled code then records its own frame (`rt_frame`) and returns a non-zero status, and
+//! every caller checks the status after each call.
 
 pub mod cranelift;
 
