@@ -17,6 +17,7 @@ pub mod module;
 pub mod opcode;
 pub mod parser;
 pub mod printer;
+pub mod semantics;
 pub mod types;
 pub mod utils;
 pub mod verifier;

@@ -350,6 +350,33 @@ impl CmpPred {
         }
     }
 
+    /// Applies the predicate to two ints.
+    #[inline]
+    pub fn holds_i64(self, x: i64, y: i64) -> bool {
+        match self {
+            CmpPred::Eq => x == y,
+            CmpPred::Ne => x != y,
+            CmpPred::Lt => x < y,
+            CmpPred::Le => x <= y,
+            CmpPred::Gt => x > y,
+            CmpPred::Ge => x >= y,
+        }
+    }
+
+    /// Applies the predicate to two floats with IEEE semantics: a NaN makes every predicate
+    /// but `Ne` false, which an ordering cannot express.
+    #[inline]
+    pub fn holds_f64(self, x: f64, y: f64) -> bool {
+        match self {
+            CmpPred::Eq => x == y,
+            CmpPred::Ne => x != y,
+            CmpPred::Lt => x < y,
+            CmpPred::Le => x <= y,
+            CmpPred::Gt => x > y,
+            CmpPred::Ge => x >= y,
+        }
+    }
+
     /// The predicate with its operands swapped (`a < b` iff `b > a`).
     pub fn swapped(self) -> CmpPred {
         match self {

@@ -9,6 +9,7 @@
 
 use crate::format::{self, MAX_NESTING};
 use crate::value::Value;
+use ruchy_ir::semantics::{cmp_int_float, pow_int, Number};
 use ruchy_ir::{Builtin, CmpPred};
 use std::cell::{Ref, RefCell};
 use std::cmp::Ordering;
@@ -308,7 +309,10 @@ fn rem_slow(a: &Value, b: &Value) -> OpResult {
 #[inline]
 pub fn pow(a: &Value, b: &Value) -> OpResult {
     match (a, b) {
-        (Value::Int(x), Value::Int(y)) => Ok(pow_int(*x, *y)),
+        (Value::Int(x), Value::Int(y)) => Ok(match pow_int(*x, *y) {
+            Number::Int(i) => Value::Int(i),
+            Number::Float(f) => Value::Float(f),
+        }),
         _ => match float_pair(a, b) {
             Some((x, y)) => Ok(Value::Float(x.powf(y))),
             None => err(format!(
@@ -318,25 +322,6 @@ pub fn pow(a: &Value, b: &Value) -> OpResult {
             )),
         },
     }
-}
-
-fn pow_int(base: i64, exp: i64) -> Value {
-    if exp >= 0 {
-        match u32::try_from(exp) {
-            Ok(e) => {
-                if let Some(r) = base.checked_pow(e) {
-                    return Value::Int(r);
-                }
-            }
-            // Exponents beyond u32: only 0, 1 and -1 stay in range.
-            Err(_) => match base {
-                0 | 1 => return Value::Int(base),
-                -1 => return Value::Int(if exp % 2 == 0 { 1 } else { -1 }),
-                _ => {}
-            },
-        }
-    }
-    Value::Float((base as f64).powf(exp as f64))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -446,30 +431,6 @@ pub fn shr(a: &Value, b: &Value) -> OpResult {
 // ---------------------------------------------------------------------------------------------
 // Comparison.
 
-#[inline]
-fn int_holds(pred: CmpPred, x: i64, y: i64) -> bool {
-    match pred {
-        CmpPred::Eq => x == y,
-        CmpPred::Ne => x != y,
-        CmpPred::Lt => x < y,
-        CmpPred::Le => x <= y,
-        CmpPred::Gt => x > y,
-        CmpPred::Ge => x >= y,
-    }
-}
-
-#[inline]
-fn float_holds(pred: CmpPred, x: f64, y: f64) -> bool {
-    match pred {
-        CmpPred::Eq => x == y,
-        CmpPred::Ne => x != y,
-        CmpPred::Lt => x < y,
-        CmpPred::Le => x <= y,
-        CmpPred::Gt => x > y,
-        CmpPred::Ge => x >= y,
-    }
-}
-
 /// `a <pred> b`.
 ///
 /// `==`/`!=` accept any two values: numbers compare numerically across int and float (exactly,
@@ -482,8 +443,8 @@ fn float_holds(pred: CmpPred, x: f64, y: f64) -> bool {
 #[inline]
 pub fn compare(pred: CmpPred, a: &Value, b: &Value) -> Result<bool, String> {
     match (a, b) {
-        (Value::Int(x), Value::Int(y)) => Ok(int_holds(pred, *x, *y)),
-        (Value::Float(x), Value::Float(y)) => Ok(float_holds(pred, *x, *y)),
+        (Value::Int(x), Value::Int(y)) => Ok(pred.holds_i64(*x, *y)),
+        (Value::Float(x), Value::Float(y)) => Ok(pred.holds_f64(*x, *y)),
         _ => compare_slow(pred, a, b),
     }
 }
@@ -556,35 +517,6 @@ fn slices_eq(x: &[Value], y: &[Value], depth: usize) -> Result<bool, String> {
         }
     }
     Ok(true)
-}
-
-/// Compares an integer with a float exactly (no rounding of the integer); `None` for NaN.
-fn cmp_int_float(i: i64, f: f64) -> Option<Ordering> {
-    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
-    if f.is_nan() {
-        return None;
-    }
-    if f >= TWO_63 {
-        return Some(Ordering::Less);
-    }
-    if f < -TWO_63 {
-        return Some(Ordering::Greater);
-    }
-    let t = f.trunc();
-    // In range, so the conversion is exact.
-    let ti = t as i64;
-    Some(match i.cmp(&ti) {
-        Ordering::Equal => {
-            if f > t {
-                Ordering::Less
-            } else if f < t {
-                Ordering::Greater
-            } else {
-                Ordering::Equal
-            }
-        }
-        other => other,
-    })
 }
 
 /// The ordering of two values, `None` when unordered (NaN). `nested` is true for elements of

@@ -36,6 +36,7 @@
 use crate::pass::{FunctionCx, Pass, PassInfo, PassOptions, Scope};
 use crate::registry::PassEntry;
 use crate::transforms::dce::is_deopt_target;
+use ruchy_ir::semantics::{cmp_int_float, pow_int, Number};
 use ruchy_ir::{
     utils, Block, BlockCall, CmpPred, Const, EntityRef, Function, Imm, Inst, Opcode, Type, Value,
 };
@@ -404,7 +405,7 @@ fn fold(op: Opcode, imm: &Imm, args: &[&Const], ty: Type) -> Option<Const> {
         (RemF, [Float(x), Float(y)]) => Float(x % y),
         (NegF, [Float(x)]) => Float(-x),
         (CmpI, [Int(x), Int(y)]) => Bool(pred?.holds(x.cmp(y))),
-        (CmpF, [Float(x), Float(y)]) => Bool(float_holds(pred?, *x, *y)),
+        (CmpF, [Float(x), Float(y)]) => Bool(pred?.holds_f64(*x, *y)),
         (CmpB, [Bool(x), Bool(y)]) => match pred? {
             CmpPred::Eq => Bool(x == y),
             CmpPred::Ne => Bool(x != y),
@@ -431,7 +432,10 @@ fn fold(op: Opcode, imm: &Imm, args: &[&Const], ty: Type) -> Option<Const> {
         (DynRem, [Int(x), Int(y)]) if *y != 0 => Int(x.wrapping_rem(*y)),
         (DynRem, [Int(_), Int(_)]) => return None,
         (DynRem, [a, b]) => Float(pair(a, b).map(|(x, y)| x % y)?),
-        (DynPow, [Int(x), Int(y)]) => pow_int(*x, *y),
+        (DynPow, [Int(x), Int(y)]) => match pow_int(*x, *y) {
+            Number::Int(i) => Int(i),
+            Number::Float(f) => Float(f),
+        },
         (DynPow, [a, b]) => Float(pair(a, b).map(|(x, y)| x.powf(y))?),
         (DynNeg, [Int(x)]) => Int(x.checked_neg()?),
         (DynNeg, [Float(x)]) => Float(-x),
@@ -470,17 +474,6 @@ fn fold(op: Opcode, imm: &Imm, args: &[&Const], ty: Type) -> Option<Const> {
 /// A shift amount the interpreter accepts (0..64).
 fn shift_amount(n: i64) -> Option<u32> {
     u32::try_from(n).ok().filter(|&k| k < 64)
-}
-
-fn float_holds(pred: CmpPred, x: f64, y: f64) -> bool {
-    match pred {
-        CmpPred::Eq => x == y,
-        CmpPred::Ne => x != y,
-        CmpPred::Lt => x < y,
-        CmpPred::Le => x <= y,
-        CmpPred::Gt => x > y,
-        CmpPred::Ge => x >= y,
-    }
 }
 
 /// Both operands as floats when at least one is a float and the other a number (`float_pair`
@@ -548,32 +541,12 @@ fn repeat(s: &str, n: i64) -> Option<String> {
     Some(s.repeat(total / s.len()))
 }
 
-/// `a ** b` on ints (`ops::pow_int`): an int when the exponent is >= 0 and the result fits,
-/// otherwise a float.
-fn pow_int(base: i64, exp: i64) -> Const {
-    if exp >= 0 {
-        match u32::try_from(exp) {
-            Ok(e) => {
-                if let Some(r) = base.checked_pow(e) {
-                    return Const::Int(r);
-                }
-            }
-            Err(_) => match base {
-                0 | 1 => return Const::Int(base),
-                -1 => return Const::Int(if exp % 2 == 0 { 1 } else { -1 }),
-                _ => {}
-            },
-        }
-    }
-    Const::Float((base as f64).powf(exp as f64))
-}
-
 /// `a <pred> b` on literals (`ops::compare`); `None` where the interpreter raises ("Cannot
 /// compare ...", for orderings of values that have none).
 fn compare(pred: CmpPred, a: &Const, b: &Const) -> Option<bool> {
     match (a, b) {
         (Const::Int(x), Const::Int(y)) => Some(pred.holds(x.cmp(y))),
-        (Const::Float(x), Const::Float(y)) => Some(float_holds(pred, *x, *y)),
+        (Const::Float(x), Const::Float(y)) => Some(pred.holds_f64(*x, *y)),
         _ => match pred {
             CmpPred::Eq => Some(equals(a, b)),
             CmpPred::Ne => Some(!equals(a, b)),
@@ -611,34 +584,6 @@ fn order(a: &Const, b: &Const) -> Option<Option<Ordering>> {
         (Const::Str(x), Const::Str(y)) => Some(Some(x.as_bytes().cmp(y.as_bytes()))),
         _ => None,
     }
-}
-
-/// Compares an integer with a float exactly (`ops::cmp_int_float`); `None` for NaN.
-fn cmp_int_float(i: i64, f: f64) -> Option<Ordering> {
-    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
-    if f.is_nan() {
-        return None;
-    }
-    if f >= TWO_63 {
-        return Some(Ordering::Less);
-    }
-    if f < -TWO_63 {
-        return Some(Ordering::Greater);
-    }
-    let t = f.trunc();
-    let ti = t as i64;
-    Some(match i.cmp(&ti) {
-        Ordering::Equal => {
-            if f > t {
-                Ordering::Less
-            } else if f < t {
-                Ordering::Greater
-            } else {
-                Ordering::Equal
-            }
-        }
-        other => other,
-    })
 }
 
 // ---------------------------------------------------------------------------------------------
