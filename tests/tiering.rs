@@ -68,6 +68,35 @@ fn mixed_array_elements_deoptimize_and_agree() {
 }
 
 #[test]
+fn typed_array_storage_agrees_in_compiled_code() {
+    // Arrays of one scalar type are stored unboxed and read, written and appended inline by
+    // compiled code; any other element makes them generic. Every step must match tier 0.
+    let src = "fun fill(n, x) { let mut a = []\n let mut i = 0\n while i < n { a.push(x)\n i = i + 1 }\n a }\n\
+               fun put(a, i, v) { a[i] = v\n a[i] }\n\
+               fun count(a) { let mut c = 0\n let mut i = 0\n while i < a.len() { if a[i] == true { c = c + 1 }\n i = i + 1 }\n c }\n\
+               let b = fill(20, true)\n\
+               println(b.len(), b[19], b[-1], count(b))\n\
+               println(put(b, 3, false), b[3], b[2], count(b))\n\
+               println(put(b, 4, \"s\"), b)\n\
+               b.push(nil)\n\
+               println(b.len(), count(b))\n\
+               let f = fill(10, 1.5)\n\
+               println(put(f, 0, 2.5), f[0] + f[9], put(f, 1, 3))\n\
+               let n = fill(9, 7)\n\
+               n.push(8)\n\
+               println(n.pop(), n.len(), put(n, -1, 70), n)\n\
+               println(put(n, 100, 1))\n";
+    let (out, _, _) = same_as_tier0(src, forced());
+    assert_eq!(
+        out.stdout,
+        "20 true true 20\nfalse false true 19\ns [true, true, true, false, \"s\", true, true, true, \
+         true, true, true, true, true, true, true, true, true, true, true, true]\n\
+         21 18\n2.5 4.0 3\n8 9 70 [7, 7, 7, 7, 7, 7, 7, 7, 70]\n"
+    );
+    assert!(out.stderr.contains("out of bounds"), "{}", out.stderr);
+}
+
+#[test]
 fn errors_in_compiled_code_match_the_interpreter() {
     // Overflow, division by zero, bounds and type errors raised in compiled frames, with the
     // same message, position and call stack.

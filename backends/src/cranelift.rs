@@ -5,6 +5,7 @@
 //! through the runtime's indirection cells, so recompiling a callee never requires recompiling
 //! its callers.
 
+use crate::array_layout as al;
 use crate::{
     ctx, errors, pack_loc, repr_of, returns_in_memory, tags, Arg, Backend, CodeHandle,
     CompileError, CompiledFunction, Repr, RuntimeAbi, HELPERS,
@@ -337,6 +338,9 @@ struct Lower<'a, 'b> {
     /// The caller's slot for a memory-typed result.
     out: Option<ClValue>,
     vals: HashMap<Value, Val>,
+    /// Tag and payload of `any` values whose parts compiled code already has in registers (an
+    /// inline array read), so a guard on them needs no memory access.
+    known: HashMap<Value, (ClValue, ClValue)>,
     blocks: HashMap<Block, cranelift_codegen::ir::Block>,
     /// This function's own `Value` slots (one per memory-typed SSA value defined here), which
     /// are dropped on every exit.
@@ -372,6 +376,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             ctx: ClValue::from_u32(0),
             out: None,
             vals: HashMap::new(),
+            known: HashMap::new(),
             blocks: HashMap::new(),
             slots_base: None,
             slot_index: HashMap::new(),
@@ -1079,6 +1084,20 @@ impl<'a, 'b> Lower<'a, 'b> {
                 let st = self.call_helper(name, &[c, out, arr, n]);
                 self.status_check(st, loc);
             }
+            ArrayGet if self.inline_arrays(a(0)) && self.result_is_memory(i) => {
+                self.array_get_inline(i, a(0), a(1), loc)?;
+            }
+            ArraySet if self.inline_arrays(a(0)) => self.array_set_inline(a(0), a(1), a(2), loc)?,
+            ArrayPush if self.inline_arrays(a(0)) => self.array_push_inline(a(0), a(1), loc)?,
+            ArrayLen if self.inline_arrays(a(0)) => {
+                let base = self.mem(a(0))?;
+                let body = self.array_body(base);
+                let len = self
+                    .b
+                    .ins()
+                    .load(types::I64, MemFlagsData::trusted(), body, al::LEN);
+                self.set(i, len);
+            }
             ArrayGet | StrIndex => {
                 let base = self.mem(a(0))?;
                 let idx = self.reg(a(1))?;
@@ -1308,10 +1327,14 @@ impl<'a, 'b> Lower<'a, 'b> {
         let t = self.ty(r);
         let tag = tag_of(t).ok_or_else(|| self.err(format!("cannot guard for type {t}")))?;
         let src = self.mem(d.args[0])?;
-        let actual = self
-            .b
-            .ins()
-            .load(types::I64, MemFlagsData::trusted(), src, 0);
+        let known = self.known.get(&d.args[0]).copied();
+        let actual = match known {
+            Some((tag, _)) => tag,
+            None => self
+                .b
+                .ins()
+                .load(types::I64, MemFlagsData::trusted(), src, 0),
+        };
         let ok = self.b.ins().icmp_imm_s(IntCC::Equal, actual, tag as i64);
         let pass = self.b.create_block();
         let fail = self.b.create_block();
@@ -1339,7 +1362,21 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.release();
         self.b.ins().return_(&[st]);
         self.b.switch_to_block(pass);
-        let v = match repr_of(t) {
+        let v = match (repr_of(t), known) {
+            (Repr::I64 | Repr::Unit, Some((_, p))) => Val::Reg(p),
+            (Repr::F64, Some((_, p))) => {
+                Val::Reg(self.b.ins().bitcast(types::F64, MemFlagsData::new(), p))
+            }
+            (Repr::Bool, Some((_, p))) => Val::Reg(self.b.ins().ireduce(types::I8, p)),
+            (r, _) => self.unboxed(r, src, i)?,
+        };
+        self.vals.insert(r, v);
+        Ok(())
+    }
+
+    /// The value in the `Value` at `src` as representation `r` (after its tag was checked).
+    fn unboxed(&mut self, r: Repr, src: ClValue, i: Inst) -> Result<Val, CompileError> {
+        Ok(match r {
             Repr::I64 | Repr::Unit => Val::Reg(self.b.ins().load(
                 types::I64,
                 MemFlagsData::trusted(),
@@ -1361,8 +1398,237 @@ impl<'a, 'b> Lower<'a, 'b> {
                 self.call_helper("rt_copy", &[slot, src]);
                 Val::Mem(slot)
             }
-        };
-        self.vals.insert(r, v);
+        })
+    }
+
+    /// Whether array operations on `arr` get inline fast paths: it is statically an array, and
+    /// typed storage packs booleans in memory order the way compiled code addresses them.
+    fn inline_arrays(&self, arr: Value) -> bool {
+        matches!(self.ty(arr), Type::Array(_)) && cfg!(target_endian = "little")
+    }
+
+    fn result_is_memory(&self, i: Inst) -> bool {
+        self.f.dfg.insts[i]
+            .result
+            .is_some_and(|r| repr_of(self.ty(r)) == Repr::Memory)
+    }
+
+    /// The address of the array body (`array_layout`) of the array `Value` at `arr`.
+    fn array_body(&mut self, arr: ClValue) -> ClValue {
+        let rc = self.b.ins().load(self.ptr, MemFlagsData::trusted(), arr, 8);
+        let off = self.abi.array_body_offset() as i64;
+        self.b.ins().iadd_imm_s(rc, off)
+    }
+
+    /// The address of element `idx` of a typed array whose storage starts at `data`.
+    fn element_addr(&mut self, data: ClValue, idx: ClValue, bool_kind: bool) -> ClValue {
+        if bool_kind {
+            self.b.ins().iadd(data, idx)
+        } else {
+            let off = self.b.ins().ishl_imm_u(idx, 3);
+            self.b.ins().iadd(data, off)
+        }
+    }
+
+    /// `array.get` with a result in memory (`any`): elements of typed arrays are read inline
+    /// (tag = the kind, payload = the element); generic arrays, indices out of bounds or from
+    /// the end, and a slot that still holds a heap value go to `rt_array_get`. The tag and
+    /// payload stay known in registers for the guard that usually follows.
+    fn array_get_inline(
+        &mut self,
+        i: Inst,
+        arr: Value,
+        idx: Value,
+        loc: SrcLoc,
+    ) -> Result<(), CompileError> {
+        let base = self.mem(arr)?;
+        let idx = self.reg(idx)?;
+        let (r, out) = self.result_slot(i)?;
+        let body = self.array_body(base);
+        let flags = MemFlagsData::trusted();
+        let kind = self.b.ins().load(types::I64, flags, body, al::KIND);
+        let len = self.b.ins().load(types::I64, flags, body, al::LEN);
+        let old = self.b.ins().load(types::I64, flags, out, 0);
+        let in_bounds = self.b.ins().icmp(IntCC::UnsignedLessThan, idx, len);
+        let k1 = self.b.ins().iadd_imm_s(kind, -1);
+        let typed = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, k1, 3);
+        // Overwriting the slot without a drop is only right when it holds no heap value.
+        let scalar = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, old, tags::STR as i64);
+        let ok = self.b.ins().band(in_bounds, typed);
+        let ok = self.b.ins().band(ok, scalar);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let bytes = self.b.create_block();
+        let words = self.b.create_block();
+        let join = self.b.create_block();
+        let tag = self.b.append_block_param(join, types::I64);
+        let payload = self.b.append_block_param(join, types::I64);
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        let data = self.b.ins().load(self.ptr, flags, body, al::DATA);
+        let is_bool = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, kind, al::KIND_BOOL as i64);
+        self.b.ins().brif(is_bool, bytes, &[], words, &[]);
+        self.b.switch_to_block(bytes);
+        let addr = self.element_addr(data, idx, true);
+        let p = self.b.ins().uload8(types::I64, flags, addr, 0);
+        self.b
+            .ins()
+            .jump(join, &[BlockArg::Value(kind), BlockArg::Value(p)]);
+        self.b.switch_to_block(words);
+        let addr = self.element_addr(data, idx, false);
+        let p = self.b.ins().load(types::I64, flags, addr, 0);
+        self.b
+            .ins()
+            .jump(join, &[BlockArg::Value(kind), BlockArg::Value(p)]);
+        self.b.switch_to_block(slow);
+        let (fid, l) = self.site(loc);
+        let c = self.ctx;
+        let st = self.call_helper("rt_array_get", &[c, out, base, idx, fid, l]);
+        self.status_check(st, loc);
+        let t = self.b.ins().load(types::I64, flags, out, 0);
+        let p = self.b.ins().load(types::I64, flags, out, 8);
+        self.b
+            .ins()
+            .jump(join, &[BlockArg::Value(t), BlockArg::Value(p)]);
+        self.b.switch_to_block(join);
+        self.b.ins().store(flags, tag, out, 0);
+        self.b.ins().store(flags, payload, out, 8);
+        self.known.insert(r, (tag, payload));
+        Ok(())
+    }
+
+    /// The kind a typed array must have to store `v` unboxed, and `v`'s bits, when `v` is in a
+    /// register; for a value in memory, its tag and payload.
+    fn element_bits(&mut self, v: Value) -> Result<(ClValue, ClValue), CompileError> {
+        match self.get(v)? {
+            Val::Reg(r) => {
+                let (kind, bits) = match repr_of(self.ty(v)) {
+                    Repr::I64 => (al::KIND_INT, r),
+                    Repr::F64 => (
+                        al::KIND_FLOAT,
+                        self.b.ins().bitcast(types::I64, MemFlagsData::new(), r),
+                    ),
+                    Repr::Bool => (al::KIND_BOOL, self.b.ins().uextend(types::I64, r)),
+                    // unit is nil: no typed kind holds it.
+                    _ => (u64::MAX, r),
+                };
+                let k = self.iconst(types::I64, kind as i64);
+                Ok((k, bits))
+            }
+            Val::Mem(p) => {
+                let flags = MemFlagsData::trusted();
+                let t = self.b.ins().load(types::I64, flags, p, 0);
+                let bits = self.b.ins().load(types::I64, flags, p, 8);
+                Ok((t, bits))
+            }
+        }
+    }
+
+    /// Stores `bits` as element `idx` of the typed array `body` of kind `kind` (1, 2 or 3).
+    fn store_element(&mut self, body: ClValue, kind: ClValue, idx: ClValue, bits: ClValue) {
+        let flags = MemFlagsData::trusted();
+        let data = self.b.ins().load(self.ptr, flags, body, al::DATA);
+        let bytes = self.b.create_block();
+        let words = self.b.create_block();
+        let done = self.b.create_block();
+        let is_bool = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, kind, al::KIND_BOOL as i64);
+        self.b.ins().brif(is_bool, bytes, &[], words, &[]);
+        self.b.switch_to_block(bytes);
+        let addr = self.element_addr(data, idx, true);
+        self.b.ins().istore8(flags, bits, addr, 0);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(words);
+        let addr = self.element_addr(data, idx, false);
+        self.b.ins().store(flags, bits, addr, 0);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+    }
+
+    /// Whether a typed array of kind `kind` stores a value whose kind (or tag) is `vkind`.
+    fn same_typed_kind(&mut self, kind: ClValue, vkind: ClValue) -> ClValue {
+        let same = self.b.ins().icmp(IntCC::Equal, kind, vkind);
+        let k1 = self.b.ins().iadd_imm_s(kind, -1);
+        let typed = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, k1, 3);
+        self.b.ins().band(same, typed)
+    }
+
+    /// `array.set`: an element of the array's own kind at an index in bounds is stored inline;
+    /// anything else (a generic array, a value of another type, which makes the array generic,
+    /// an index from the end or out of bounds) goes to `rt_array_set`.
+    fn array_set_inline(
+        &mut self,
+        arr: Value,
+        idx: Value,
+        v: Value,
+        loc: SrcLoc,
+    ) -> Result<(), CompileError> {
+        let base = self.mem(arr)?;
+        let idxv = self.reg(idx)?;
+        let body = self.array_body(base);
+        let flags = MemFlagsData::trusted();
+        let (vkind, bits) = self.element_bits(v)?;
+        let kind = self.b.ins().load(types::I64, flags, body, al::KIND);
+        let len = self.b.ins().load(types::I64, flags, body, al::LEN);
+        let same = self.same_typed_kind(kind, vkind);
+        let in_bounds = self.b.ins().icmp(IntCC::UnsignedLessThan, idxv, len);
+        let ok = self.b.ins().band(same, in_bounds);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        self.store_element(body, kind, idxv, bits);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(slow);
+        let vp = self.mem(v)?;
+        let (fid, l) = self.site(loc);
+        let c = self.ctx;
+        let st = self.call_helper("rt_array_set", &[c, base, idxv, vp, fid, l]);
+        self.status_check(st, loc);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+        Ok(())
+    }
+
+    /// `array.push`: an element of the array's own kind with room left is stored inline and
+    /// the length bumped; growing, generic arrays and other types go to `rt_array_push`.
+    fn array_push_inline(&mut self, arr: Value, v: Value, loc: SrcLoc) -> Result<(), CompileError> {
+        let base = self.mem(arr)?;
+        let body = self.array_body(base);
+        let flags = MemFlagsData::trusted();
+        let (vkind, bits) = self.element_bits(v)?;
+        let kind = self.b.ins().load(types::I64, flags, body, al::KIND);
+        let len = self.b.ins().load(types::I64, flags, body, al::LEN);
+        let cap = self.b.ins().load(types::I64, flags, body, al::CAP);
+        let same = self.same_typed_kind(kind, vkind);
+        let room = self.b.ins().icmp(IntCC::UnsignedLessThan, len, cap);
+        let ok = self.b.ins().band(same, room);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        self.store_element(body, kind, len, bits);
+        let len1 = self.b.ins().iadd_imm_s(len, 1);
+        self.b.ins().store(flags, len1, body, al::LEN);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(slow);
+        let vp = self.mem(v)?;
+        let (fid, l) = self.site(loc);
+        let c = self.ctx;
+        let st = self.call_helper("rt_array_push", &[c, base, vp, fid, l]);
+        self.status_check(st, loc);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
         Ok(())
     }
 }

@@ -38,6 +38,10 @@ pub trait RuntimeAbi {
     /// later recompilation is seen by every caller), or `None` when calls to it must go through
     /// the runtime (`rt_call`).
     fn call_slot(&mut self, callee: FuncId) -> Option<*const u8>;
+    /// How far the array body ([`array_layout`]) lies from the pointer in an array `Value`'s
+    /// payload. The payload is an `Rc`'s pointer, whose header layout Rust does not promise, so
+    /// the runtime measures it rather than the backend assuming it.
+    fn array_body_offset(&self) -> i32;
 }
 
 /// One compiled function.
@@ -350,6 +354,27 @@ pub mod ctx {
     /// `u64`: the lowest native stack address compiled code may use; below it a call raises
     /// "stack overflow" instead of running off the end of the stack.
     pub const STACK_LIMIT: i32 = 32;
+}
+
+/// The fixed layout of the runtime's array body (`ArrayObj`, `repr(C)`), which compiled code
+/// reads and, for typed kinds, writes: elements, `len` (never beyond `cap`).
+pub mod array_layout {
+    /// Elements are `Value`s; compiled code goes through the runtime.
+    pub const KIND_ANY: u64 = 0;
+    /// Booleans, one byte each (0 or 1).
+    pub const KIND_BOOL: u64 = 1;
+    /// Integers, eight bytes each.
+    pub const KIND_INT: u64 = 2;
+    /// Floats, eight bytes each.
+    pub const KIND_FLOAT: u64 = 3;
+    /// `u64`: the kind, equal to the value tag of the element type for typed kinds.
+    pub const KIND: i32 = 0;
+    /// `*mut u8`: the element storage of a typed kind.
+    pub const DATA: i32 = 8;
+    /// `u64`: the number of elements (every kind).
+    pub const LEN: i32 = 16;
+    /// `u64`: how many elements of the current typed kind fit in the storage.
+    pub const CAP: i32 = 24;
 }
 
 /// Packs a source location for a helper argument.

@@ -1,6 +1,7 @@
 //! The Ruchy runtime: values, the tier-0 interpreter with built-in profiling, and runtime errors
 //! that carry a source position and the Ruchy call stack.
 
+pub mod array;
 pub mod error;
 pub mod format;
 pub mod interp;

@@ -7,11 +7,11 @@
 //! int/int and float/float cases first, inline and without allocation, and leaves every other
 //! case to an out-of-line slow path. Error messages are only built on the error path.
 
+use crate::array::{ArrayObj, ValuesRef};
 use crate::format::{self, MAX_NESTING};
 use crate::value::Value;
 use ruchy_ir::semantics::{cmp_int_float, pow_int, Number};
 use ruchy_ir::{Builtin, CmpPred};
-use std::cell::{Ref, RefCell};
 use std::cmp::Ordering;
 use std::rc::Rc;
 
@@ -70,7 +70,7 @@ fn index_out_of_bounds<T>(idx: i64, kind: &str, len: usize) -> Result<T, String>
 /// Borrows an array's elements, or reports the (only theoretically possible) conflict with an
 /// ongoing mutation instead of panicking.
 #[inline]
-fn borrow(items: &RefCell<Vec<Value>>) -> Result<Ref<'_, Vec<Value>>, String> {
+fn borrow(items: &ArrayObj) -> Result<ValuesRef<'_>, String> {
     match items.try_borrow() {
         Ok(r) => Ok(r),
         Err(_) => err("Array is being modified"),
@@ -612,9 +612,14 @@ fn char_value(c: char) -> Value {
 pub fn index(base: &Value, idx: &Value) -> OpResult {
     match (base, idx) {
         (Value::Array(items), Value::Int(i)) => {
-            let items = borrow(items)?;
-            match resolve_index(*i, items.len()) {
-                Some(j) => Ok(items[j].clone()),
+            let got = match resolve_index(*i, items.len()) {
+                Some(j) => items
+                    .get(j)
+                    .map_err(|_| "Array is being modified".to_string())?,
+                None => None,
+            };
+            match got {
+                Some(v) => Ok(v),
                 None => index_out_of_bounds(*i, "array", items.len()),
             }
         }
@@ -662,20 +667,14 @@ fn string_index(s: &str, i: i64) -> OpResult {
 #[inline]
 pub fn set_index(base: &Value, idx: &Value, v: Value) -> Result<(), String> {
     match (base, idx) {
-        (Value::Array(items), Value::Int(i)) => {
-            let Ok(mut items) = items.try_borrow_mut() else {
-                return err("Array is being modified");
-            };
-            match resolve_index(*i, items.len()) {
-                Some(j) => {
-                    let old = std::mem::replace(&mut items[j], v);
-                    drop(items);
-                    drop(old);
-                    Ok(())
-                }
-                None => index_out_of_bounds(*i, "array", items.len()),
-            }
-        }
+        (Value::Array(items), Value::Int(i)) => match resolve_index(*i, items.len()) {
+            Some(j) => match items.set(j, v) {
+                Ok(true) => Ok(()),
+                Ok(false) => index_out_of_bounds(*i, "array", items.len()),
+                Err(_) => err("Array is being modified"),
+            },
+            None => index_out_of_bounds(*i, "array", items.len()),
+        },
         (Value::Array(_), _) => err(format!("Cannot index array with {}", idx.type_name())),
         (Value::Str(_) | Value::Tuple(_), _) => err(format!(
             "Cannot assign to an element of {}",
@@ -690,7 +689,7 @@ pub fn set_index(base: &Value, idx: &Value, v: Value) -> Result<(), String> {
 pub fn len(v: &Value) -> Result<i64, String> {
     let n = match v {
         Value::Str(s) => s.len(),
-        Value::Array(items) => borrow(items)?.len(),
+        Value::Array(items) => items.len(),
         Value::Tuple(items) => items.len(),
         _ => return err(format!("Cannot take the length of {}", v.type_name())),
     };
@@ -953,7 +952,7 @@ fn substring(s: &str, start: i64, end: i64) -> &str {
 /// `push` returns nil; `pop` on an empty array is the error "pop from empty array"; `sum` adds
 /// integers with overflow checks and switches to floats at the first float (empty gives 0);
 /// `reverse` returns a new array; `join(sep)` joins the elements' [`format::to_text`] forms.
-pub fn array_method(arr: &Rc<RefCell<Vec<Value>>>, name: &str, args: &[Value]) -> Option<OpResult> {
+pub fn array_method(arr: &Rc<ArrayObj>, name: &str, args: &[Value]) -> Option<OpResult> {
     let arity = match name {
         "len" | "pop" | "sum" | "reverse" | "to_string" => 0,
         "push" | "contains" | "join" => 1,
@@ -962,24 +961,17 @@ pub fn array_method(arr: &Rc<RefCell<Vec<Value>>>, name: &str, args: &[Value]) -
     Some(check_arity(name, args, arity).and_then(|()| array_method_checked(arr, name, args)))
 }
 
-fn array_method_checked(arr: &Rc<RefCell<Vec<Value>>>, name: &str, args: &[Value]) -> OpResult {
+fn array_method_checked(arr: &Rc<ArrayObj>, name: &str, args: &[Value]) -> OpResult {
     match name {
-        "push" => {
-            let Ok(mut items) = arr.try_borrow_mut() else {
-                return err("Array is being modified");
-            };
-            items.push(args[0].clone());
-            Ok(Value::Nil)
-        }
-        "pop" => {
-            let Ok(mut items) = arr.try_borrow_mut() else {
-                return err("Array is being modified");
-            };
-            match items.pop() {
-                Some(v) => Ok(v),
-                None => err("pop from empty array"),
-            }
-        }
+        "push" => match arr.push(args[0].clone()) {
+            Ok(()) => Ok(Value::Nil),
+            Err(_) => err("Array is being modified"),
+        },
+        "pop" => match arr.pop() {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => err("pop from empty array"),
+            Err(_) => err("Array is being modified"),
+        },
         _ => {
             let items = borrow(arr)?;
             match name {
@@ -1050,6 +1042,7 @@ mod tests {
     use super::*;
     use crate::value::Closure;
     use ruchy_ir::FuncId;
+    use std::cell::RefCell;
 
     fn i(x: i64) -> Value {
         Value::Int(x)

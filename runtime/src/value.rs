@@ -4,8 +4,10 @@
 //! plain function references live inline (no heap allocation); strings, arrays, tuples, closures
 //! and cells are reference counted. Strings are `Rc<String>` rather than `Rc<str>` so that a
 //! string held by a single owner can be appended to in place (`s = s + x` in a loop is linear, not
-//! quadratic), and arrays are shared by reference like Python lists.
+//! quadratic), and arrays are shared by reference like Python lists (with typed element storage, see
+//! [`crate::array`]).
 
+use crate::array::ArrayObj;
 use ruchy_ir::FuncId;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -23,7 +25,7 @@ pub enum Value {
     Int(i64),
     Float(f64),
     Str(Rc<String>),
-    Array(Rc<RefCell<Vec<Value>>>),
+    Array(Rc<ArrayObj>),
     Tuple(Rc<Vec<Value>>),
     /// A function with no captured environment.
     Func(FuncId),
@@ -60,7 +62,7 @@ impl Value {
     }
 
     pub fn array(items: Vec<Value>) -> Value {
-        Value::Array(Rc::new(RefCell::new(items)))
+        Value::Array(Rc::new(ArrayObj::new(items)))
     }
 
     /// Whether the value owns no heap data (dropping it does nothing).

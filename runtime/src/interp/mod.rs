@@ -1216,9 +1216,8 @@ impl<'o> Interpreter<'o> {
                         if let Value::Array(arr) = &reg!(recv_reg) {
                             let v = reg!(fc.arg_regs[args as usize + 1]).clone();
                             let arr = arr.clone();
-                            match arr.try_borrow_mut() {
-                                Ok(mut a) => a.push(v),
-                                Err(_) => fail!("Array is being modified".into()),
+                            if arr.push(v).is_err() {
+                                fail!("Array is being modified".into());
                             }
                             reg!(dst) = Value::Nil;
                             continue;
@@ -1283,13 +1282,9 @@ impl<'o> Interpreter<'o> {
                 } => {
                     let v = match (&reg!(b), &reg!(index)) {
                         (Value::Array(arr), Value::Int(i)) => {
-                            let arr = arr.borrow();
-                            match usize::try_from(*i).ok().and_then(|i| arr.get(i)) {
-                                Some(v) => v.clone(),
-                                None => {
-                                    drop(arr);
-                                    check!(ops::index(&reg!(b), &reg!(index)))
-                                }
+                            match usize::try_from(*i).ok().map(|i| arr.get(i)) {
+                                Some(Ok(Some(v))) => v,
+                                _ => check!(ops::index(&reg!(b), &reg!(index))),
                             }
                         }
                         (x, y) => check!(ops::index(x, y)),
@@ -1303,10 +1298,11 @@ impl<'o> Interpreter<'o> {
                 } => {
                     let v = reg!(src).clone();
                     if let (Value::Array(arr), Value::Int(i)) = (&reg!(b), &reg!(index)) {
-                        if let Ok(mut a) = arr.try_borrow_mut() {
-                            if let Some(slot) = usize::try_from(*i).ok().and_then(|i| a.get_mut(i))
-                            {
-                                *slot = v;
+                        if let Ok(k) = usize::try_from(*i) {
+                            if k < arr.len() {
+                                if arr.set(k, v).is_err() {
+                                    fail!("Array is being modified".into());
+                                }
                                 continue;
                             }
                         }
@@ -1324,10 +1320,11 @@ impl<'o> Interpreter<'o> {
                 Op::ArrayPush { array, src } => {
                     let v = reg!(src).clone();
                     match &reg!(array) {
-                        Value::Array(arr) => match arr.try_borrow_mut() {
-                            Ok(mut a) => a.push(v),
-                            Err(_) => fail!("Array is being modified".into()),
-                        },
+                        Value::Array(arr) => {
+                            if arr.push(v).is_err() {
+                                fail!("Array is being modified".into());
+                            }
+                        }
                         other => fail!(format!(
                             "internal error: expected an array, found {}",
                             other.type_name()
@@ -1342,10 +1339,11 @@ impl<'o> Interpreter<'o> {
                 } => {
                     let v = reg!(src).clone();
                     match &reg!(recv) {
-                        Value::Array(arr) => match arr.try_borrow_mut() {
-                            Ok(mut a) => a.push(v),
-                            Err(_) => fail!("Array is being modified".into()),
-                        },
+                        Value::Array(arr) => {
+                            if arr.push(v).is_err() {
+                                fail!("Array is being modified".into());
+                            }
+                        }
                         other => {
                             let other = other.clone();
                             let r = ops::method(&other, &fc.strings[name as usize], &[v]);

@@ -313,8 +313,8 @@ pub unsafe extern "C" fn rt_array_get(
     // SAFETY: pointers from compiled code.
     unsafe {
         if let (Value::Array(a), Ok(k)) = (val(arr), usize::try_from(i)) {
-            if let Some(v) = a.borrow().get(k) {
-                put(out, v.clone());
+            if let Ok(Some(v)) = a.get(k) {
+                put(out, v);
                 return 0;
             }
         }
@@ -342,11 +342,8 @@ pub unsafe extern "C" fn rt_array_set(
     unsafe {
         // The common case first: an in-bounds, non-negative index of an array nobody borrows.
         if let (Value::Array(a), Ok(k)) = (val(arr), usize::try_from(i)) {
-            if let Ok(mut items) = a.try_borrow_mut() {
-                if let Some(slot) = items.get_mut(k) {
-                    store(slot, val(v).clone());
-                    return 0;
-                }
+            if let Ok(true) = a.set(k, val(v).clone()) {
+                return 0;
             }
         }
         let r = ops::set_index(val(arr), &Value::Int(i), val(v).clone());
@@ -366,11 +363,8 @@ pub unsafe extern "C" fn rt_array_push(
     // SAFETY: pointers from compiled code.
     unsafe {
         match val(arr) {
-            Value::Array(a) => match a.try_borrow_mut() {
-                Ok(mut a) => {
-                    a.push(val(v).clone());
-                    0
-                }
+            Value::Array(a) => match a.push(val(v).clone()) {
+                Ok(()) => 0,
                 Err(_) => fail(ctx, "Array is being modified".into()),
             },
             other => fail(ctx, format!("no method `push` on {}", other.type_name())),

@@ -643,6 +643,10 @@ impl RuntimeAbi for Abi<'_> {
             .get(&callee)
             .map(|c| &**c as *const usize as *const u8)
     }
+
+    fn array_body_offset(&self) -> i32 {
+        crate::array::body_offset()
+    }
 }
 
 #[cfg(test)]
