@@ -97,6 +97,37 @@ fn typed_array_storage_agrees_in_compiled_code() {
 }
 
 #[test]
+fn division_fast_paths_agree_with_the_interpreter() {
+    // Compiled division divides 32-bit when both operands are in [0, 2^32), 64-bit otherwise;
+    // every sign and size combination, the i64::MIN / -1 overflow and division by zero must
+    // match the interpreter.
+    let src = "fun q(a, b) { a / b }\nfun r(a, b) { a % b }\n\
+               let min = -9223372036854775807 - 1\n\
+               let xs = [0, 1, 3, 7, -1, -7, 2147483648, 4294967295, 4294967296, -4294967296, \
+                         9223372036854775807, min]\n\
+               let mut n = 0\n\
+               for a in xs { for b in xs { if b != 0 {\n\
+                 println(a, b, r(a, b))\n\
+                 if a != min || b != -1 { println(q(a, b)) }\n\
+                 n = n + 1 } } }\n\
+               println(n)\n\
+               println(q(min, -1))\n";
+    let (out, _, _) = same_as_tier0(src, forced());
+    assert!(
+        out.stdout.contains("4294967295 7 3\n613566756\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("-7 3 -1\n-2\n"), "{}", out.stdout);
+    assert!(out.stdout.ends_with("132\n"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("Integer overflow in division"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn errors_in_compiled_code_match_the_interpreter() {
     // Overflow, division by zero, bounds and type errors raised in compiled frames, with the
     // same message, position and call stack.

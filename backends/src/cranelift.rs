@@ -238,6 +238,17 @@ fn host_isa() -> Result<OwnedTargetIsa, CompileError> {
     set(&mut flags, "use_colocated_libcalls", "false")?;
     set(&mut flags, "is_pic", "false")?;
     set(&mut flags, "opt_level", "speed")?;
+    // Cranelift's own IR verifier runs before every compilation unless turned off; our IR is
+    // verified already, and it costs a tenth of the compile time. Debug builds keep it.
+    set(
+        &mut flags,
+        "enable_verifier",
+        if cfg!(debug_assertions) {
+            "true"
+        } else {
+            "false"
+        },
+    )?;
     let isa_builder = cranelift_native::builder()
         .map_err(|e| CompileError(format!("host not supported: {e}")))?;
     isa_builder
@@ -347,6 +358,9 @@ struct Lower<'a, 'b> {
     slots_base: Option<ClValue>,
     slot_index: HashMap<Value, u32>,
     nslots: u32,
+    /// The shared exit for errors (frame recorded already): drops the slots and returns a
+    /// non-zero status. One cold block, so error paths hold no values across calls.
+    error_exit: Option<cranelift_codegen::ir::Block>,
     pub trap_sites: Vec<SrcLoc>,
 }
 
@@ -381,6 +395,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             slots_base: None,
             slot_index: HashMap::new(),
             nslots: 0,
+            error_exit: None,
             trap_sites: vec![],
         }
     }
@@ -494,6 +509,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         );
         let over = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
         let overflow = self.b.create_block();
+        self.b.set_cold_block(overflow);
         let body = self.b.create_block();
         self.b.ins().brif(over, overflow, &[], body, &[]);
         self.b.switch_to_block(overflow);
@@ -502,7 +518,6 @@ impl<'a, 'b> Lower<'a, 'b> {
         let (fid, l) = self.site(f.loc);
         let ctxv = self.ctx;
         self.call_helper("rt_error", &[ctxv, kind, zero, fid, l]);
-        self.call_helper("rt_frame", &[ctxv, fid, l]);
         self.exit_with_error_no_frame();
         self.b.switch_to_block(body);
         // IR blocks.
@@ -539,6 +554,23 @@ impl<'a, 'b> Lower<'a, 'b> {
             for &i in f.layout.block_insts(bb) {
                 self.inst(i)?;
             }
+        }
+        if let Some(exit) = self.error_exit {
+            self.b.switch_to_block(exit);
+            self.release();
+            let mut rets: Vec<ClValue> = match self.f.ret {
+                _ if returns_in_memory(self.f) => vec![],
+                t => {
+                    let ty = cl_type(repr_of(t), self.ptr);
+                    vec![if ty == types::F64 {
+                        self.b.ins().f64const(0.0)
+                    } else {
+                        self.b.ins().iconst(ty, 0)
+                    }]
+                }
+            };
+            rets.push(self.b.ins().iconst(types::I8, 1));
+            self.b.ins().return_(&rets);
         }
         Ok(())
     }
@@ -630,23 +662,19 @@ impl<'a, 'b> Lower<'a, 'b> {
         Ok(())
     }
 
-    /// Leaves the function after an error was recorded and this frame added: drops the slots,
-    /// restores the depth and returns dummy values.
+    /// Leaves the function after an error was recorded and this frame added: jumps to the
+    /// shared error exit (which drops the slots and returns a non-zero status).
     fn exit_with_error_no_frame(&mut self) {
-        self.release();
-        let mut rets: Vec<ClValue> = match self.f.ret {
-            _ if returns_in_memory(self.f) => vec![],
-            t => {
-                let ty = cl_type(repr_of(t), self.ptr);
-                vec![if ty == types::F64 {
-                    self.b.ins().f64const(0.0)
-                } else {
-                    self.b.ins().iconst(ty, 0)
-                }]
+        let exit = match self.error_exit {
+            Some(b) => b,
+            None => {
+                let b = self.b.create_block();
+                self.b.set_cold_block(b);
+                self.error_exit = Some(b);
+                b
             }
         };
-        rets.push(self.b.ins().iconst(types::I8, 1));
-        self.b.ins().return_(&rets);
+        self.b.ins().jump(exit, &[]);
     }
 
     /// Drops this frame's slots.
@@ -660,6 +688,7 @@ impl<'a, 'b> Lower<'a, 'b> {
     /// Branches to an error exit (recording this frame at `loc`) when `failed` is non-zero.
     fn check(&mut self, failed: ClValue, loc: SrcLoc) {
         let err = self.b.create_block();
+        self.b.set_cold_block(err);
         let ok = self.b.create_block();
         self.b.ins().brif(failed, err, &[], ok, &[]);
         self.b.switch_to_block(err);
@@ -673,6 +702,7 @@ impl<'a, 'b> Lower<'a, 'b> {
     /// Raises error `kind` when `cond` is non-zero.
     fn raise_if(&mut self, cond: ClValue, kind: i32, extra: ClValue, loc: SrcLoc) {
         let err = self.b.create_block();
+        self.b.set_cold_block(err);
         let ok = self.b.create_block();
         self.b.ins().brif(cond, err, &[], ok, &[]);
         self.b.switch_to_block(err);
@@ -680,7 +710,6 @@ impl<'a, 'b> Lower<'a, 'b> {
         let (fid, l) = self.site(loc);
         let c = self.ctx;
         self.call_helper("rt_error", &[c, k, extra, fid, l]);
-        self.call_helper("rt_frame", &[c, fid, l]);
         self.exit_with_error_no_frame();
         self.b.switch_to_block(ok);
     }
@@ -809,20 +838,44 @@ impl<'a, 'b> Lower<'a, 'b> {
                 self.raise_if(is_zero, errors::DIV_BY_ZERO, zero, loc);
                 // i64::MIN / -1 overflows; i64::MIN % -1 is 0. Divide by 1 instead to avoid
                 // the hardware trap, then fix the result.
+                // 64-bit division is several times slower than 32-bit division on x86, and
+                // most operands are small: when both are in [0, 2^32) (so the signed result
+                // equals the unsigned one) divide 32-bit, as LLVM does for x86 ("bypass slow
+                // division").
+                let both_bits = self.b.ins().bor(x, y);
+                let high = self.b.ins().ushr_imm_u(both_bits, 32);
+                let small = self.b.ins().icmp_imm_s(IntCC::Equal, high, 0);
+                let narrow = self.b.create_block();
+                let wide = self.b.create_block();
+                let done = self.b.create_block();
+                let result = self.b.append_block_param(done, types::I64);
+                self.b.ins().brif(small, narrow, &[], wide, &[]);
+                self.b.switch_to_block(narrow);
+                let x32 = self.b.ins().ireduce(types::I32, x);
+                let y32 = self.b.ins().ireduce(types::I32, y);
+                let r32 = if d.opcode == DivI {
+                    self.b.ins().udiv(x32, y32)
+                } else {
+                    self.b.ins().urem(x32, y32)
+                };
+                let r = self.b.ins().uextend(types::I64, r32);
+                self.b.ins().jump(done, &[BlockArg::Value(r)]);
+                self.b.switch_to_block(wide);
                 let minus_one = self.b.ins().icmp_imm_s(IntCC::Equal, y, -1);
                 let is_min = self.b.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
                 let both = self.b.ins().band(minus_one, is_min);
-                if d.opcode == DivI {
+                let r = if d.opcode == DivI {
                     self.raise_if(both, errors::DIV_OVERFLOW, zero, loc);
-                    let r = self.b.ins().sdiv(x, y);
-                    self.set(i, r);
+                    self.b.ins().sdiv(x, y)
                 } else {
                     let one = self.iconst(types::I64, 1);
                     let safe_y = self.b.ins().select(minus_one, one, y);
                     let r = self.b.ins().srem(x, safe_y);
-                    let r = self.b.ins().select(minus_one, zero, r);
-                    self.set(i, r);
-                }
+                    self.b.ins().select(minus_one, zero, r)
+                };
+                self.b.ins().jump(done, &[BlockArg::Value(r)]);
+                self.b.switch_to_block(done);
+                self.set(i, result);
             }
             NegI => {
                 let x = self.reg(a(0))?;
@@ -926,11 +979,21 @@ impl<'a, 'b> Lower<'a, 'b> {
             }
             CondBr => {
                 let c = self.reg(a(0))?;
-                // Arguments are evaluated on each edge.
-                let t_edge = self.b.create_block();
-                let e_edge = self.b.create_block();
-                self.b.ins().brif(c, t_edge, &[], e_edge, &[]);
-                for (edge, dest) in [(t_edge, &d.dests[0]), (e_edge, &d.dests[1])] {
+                // Arguments are evaluated on each edge; an edge without arguments branches
+                // straight to its block (fewer blocks compile faster).
+                let mut targets = vec![];
+                let mut pending = vec![];
+                for dest in &d.dests[..2] {
+                    if dest.args.is_empty() {
+                        targets.push(self.blocks[&dest.block]);
+                    } else {
+                        let edge = self.b.create_block();
+                        targets.push(edge);
+                        pending.push((edge, dest));
+                    }
+                }
+                self.b.ins().brif(c, targets[0], &[], targets[1], &[]);
+                for (edge, dest) in pending {
                     self.b.switch_to_block(edge);
                     let (blk, args) = self.edge(dest)?;
                     self.b.ins().jump(blk, &args);
@@ -980,7 +1043,6 @@ impl<'a, 'b> Lower<'a, 'b> {
                 let (fid, l) = self.site(loc);
                 let c = self.ctx;
                 self.call_helper("rt_trap", &[c, msgv, fid, l]);
-                self.call_helper("rt_frame", &[c, fid, l]);
                 self.exit_with_error_no_frame();
             }
             Call => {
@@ -1338,6 +1400,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         let ok = self.b.ins().icmp_imm_s(IntCC::Equal, actual, tag as i64);
         let pass = self.b.create_block();
         let fail = self.b.create_block();
+        self.b.set_cold_block(fail);
         self.b.ins().brif(ok, pass, &[], fail, &[]);
         self.b.switch_to_block(fail);
         let Some(out) = self.out else {
@@ -1461,6 +1524,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         let ok = self.b.ins().band(ok, scalar);
         let fast = self.b.create_block();
         let slow = self.b.create_block();
+        self.b.set_cold_block(slow);
         let bytes = self.b.create_block();
         let words = self.b.create_block();
         let join = self.b.create_block();
@@ -1583,6 +1647,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         let ok = self.b.ins().band(same, in_bounds);
         let fast = self.b.create_block();
         let slow = self.b.create_block();
+        self.b.set_cold_block(slow);
         let done = self.b.create_block();
         self.b.ins().brif(ok, fast, &[], slow, &[]);
         self.b.switch_to_block(fast);
@@ -1614,6 +1679,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         let ok = self.b.ins().band(same, room);
         let fast = self.b.create_block();
         let slow = self.b.create_block();
+        self.b.set_cold_block(slow);
         let done = self.b.create_block();
         self.b.ins().brif(ok, fast, &[], slow, &[]);
         self.b.switch_to_block(fast);

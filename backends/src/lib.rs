@@ -176,7 +176,8 @@ use Arg::*;
 /// named `func`/`loc` are the IR function id and a packed source location ([`pack_loc`]) for
 /// error positions; helpers that may fail return an `I8` status.
 pub const HELPERS: &[Helper] = &[
-    // (ctx, error kind, shift amount or 0, func, loc): records an error raised by compiled code.
+    // (ctx, error kind, shift amount or 0, func, loc): records an error raised by compiled code
+    // and the frame of func at loc.
     Helper {
         name: "rt_error",
         params: &[Ptr, I32, I64, I32, I64],

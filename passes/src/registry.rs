@@ -20,6 +20,7 @@ pub static REGISTRY: &[PassEntry] = &[
     transforms::gvn::ENTRY,
     transforms::licm::ENTRY,
     transforms::strength_reduce::ENTRY,
+    transforms::overflow_elim::ENTRY,
     transforms::escape_analysis::ENTRY,
     transforms::lower::ENTRY,
     transforms::peephole::ENTRY,

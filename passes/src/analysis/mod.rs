@@ -4,6 +4,7 @@
 
 pub mod callgraph;
 pub mod liveness;
+pub mod ranges;
 
 pub use callgraph::CallGraph;
 pub use liveness::Liveness;

@@ -7,6 +7,7 @@ pub mod gvn;
 pub mod inline;
 pub mod licm;
 pub mod lower;
+pub mod overflow_elim;
 pub mod peephole;
 pub mod sccp;
 pub mod simplify_cfg;

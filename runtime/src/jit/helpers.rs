@@ -2,7 +2,8 @@
 //! `ruchy_backends::HELPERS`). Values are passed as pointers to 16-byte `Value`s that the caller
 //! owns; results are written to an `out` slot, dropping what it held. Helpers that can fail
 //! record the error in the interpreter and return 1; compiled code then adds its frame with
-//! `rt_frame` and returns, and so does every compiled caller.
+//! `rt_frame` and returns, and so does every compiled caller. `rt_error` and `rt_trap`, which
+//! compiled code calls for errors it detects itself, record its frame too.
 //!
 //! Every helper dereferences pointers produced by compiled code. The code generator only ever
 //! passes pointers to live, initialized `Value` slots (its own zero-initialized frame slots, the
@@ -104,15 +105,16 @@ unsafe fn call_result(
     }
 }
 
-/// Errors compiled code detects itself.
+/// Errors compiled code detects itself, with the frame of compiled function `func` at `loc`
+/// (one call, so that the cold path that raises them stays small).
 /// # Safety
 /// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_error(
     ctx: *mut JitContext,
     kind: i32,
     extra: i64,
-    _func: i32,
-    _loc: i64,
+    func: i32,
+    loc: i64,
 ) {
     let msg = match kind {
         errors::ADD_OVERFLOW => "Integer overflow in addition".to_string(),
@@ -126,7 +128,10 @@ pub unsafe extern "C" fn rt_error(
         _ => "internal error in compiled code".to_string(),
     };
     // SAFETY: called by compiled code with its context.
-    unsafe { fail(ctx, msg) };
+    unsafe {
+        fail(ctx, msg);
+        rt_frame(ctx, func, loc);
+    }
 }
 
 /// Adds the frame of compiled function `func` at `loc` to the pending error.
@@ -138,21 +143,20 @@ pub unsafe extern "C" fn rt_frame(ctx: *mut JitContext, func: i32, loc: i64) {
     it.pending_frame(FuncId::new(func as usize), unpack_loc(loc));
 }
 
+/// `cf.trap`: raises `message` with the frame of `func` at `loc`.
 /// # Safety
 /// Only compiled code calls this, with the pointers the module docs describe.
-pub unsafe extern "C" fn rt_trap(
-    ctx: *mut JitContext,
-    message: *const Value,
-    _func: i32,
-    _loc: i64,
-) {
+pub unsafe extern "C" fn rt_trap(ctx: *mut JitContext, message: *const Value, func: i32, loc: i64) {
     // SAFETY: `message` is an interned string constant.
     let text = match unsafe { val(message) } {
         Value::Str(s) => s.to_string(),
         _ => "trap".to_string(),
     };
     // SAFETY: called by compiled code with its context.
-    unsafe { fail(ctx, text) };
+    unsafe {
+        fail(ctx, text);
+        rt_frame(ctx, func, loc);
+    }
 }
 
 /// # Safety
