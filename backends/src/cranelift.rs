@@ -23,7 +23,7 @@ use cranelift_module::{default_libcall_names, FuncId as ClFuncId, Linkage, Modul
 use ruchy_ir::{
     Block, CmpPred, EntityRef, FuncId, Function, Imm, Inst, Module, Opcode, SrcLoc, Type, Value,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 /// The Cranelift backend.
@@ -308,6 +308,16 @@ fn tag_of(t: Type) -> Option<u64> {
     })
 }
 
+/// The typed array kind that stores values of type `t` unboxed.
+fn typed_kind(t: Type) -> Option<u64> {
+    match t {
+        Type::Bool => Some(al::KIND_BOOL),
+        Type::I64 => Some(al::KIND_INT),
+        Type::F64 => Some(al::KIND_FLOAT),
+        _ => None,
+    }
+}
+
 /// Stores a register value into a `Value` slot as tag and payload, without dropping what the
 /// slot held (the slot must hold no heap value).
 fn store_boxed_raw(b: &mut FunctionBuilder, slot: ClValue, v: ClValue, t: Type) {
@@ -352,6 +362,9 @@ struct Lower<'a, 'b> {
     /// Tag and payload of `any` values whose parts compiled code already has in registers (an
     /// inline array read), so a guard on them needs no memory access.
     known: HashMap<Value, (ClValue, ClValue)>,
+    /// The type an `any` value is guarded to, when a `guard.type` is its only use (an array
+    /// read then checks the storage kind for that type and reads with a fixed width).
+    guarded_as: HashMap<Value, Type>,
     blocks: HashMap<Block, cranelift_codegen::ir::Block>,
     /// This function's own `Value` slots (one per memory-typed SSA value defined here), which
     /// are dropped on every exit.
@@ -391,6 +404,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             out: None,
             vals: HashMap::new(),
             known: HashMap::new(),
+            guarded_as: HashMap::new(),
             blocks: HashMap::new(),
             slots_base: None,
             slot_index: HashMap::new(),
@@ -462,6 +476,28 @@ impl<'a, 'b> Lower<'a, 'b> {
                         self.slot_index.insert(r, self.nslots);
                         self.nslots += 1;
                     }
+                }
+            }
+        }
+        // Values whose every user is one `guard.type` (as its operand, and in its own deopt
+        // state, which lists the value among the live ones).
+        let mut users: HashMap<Value, HashSet<Inst>> = HashMap::new();
+        for (_, i) in f.insts_in_order() {
+            let d = &f.dfg.insts[i];
+            let deopt = d
+                .deopt
+                .iter()
+                .flat_map(|ds| ds.values.iter().map(|&(_, v)| v));
+            let edges = d.dests.iter().flat_map(|c| c.args.iter().copied());
+            for v in d.args.iter().copied().chain(deopt).chain(edges) {
+                users.entry(v).or_default().insert(i);
+            }
+        }
+        for (_, i) in f.insts_in_order() {
+            let d = &f.dfg.insts[i];
+            if let (Opcode::GuardType, Some(r), Some(&src)) = (d.opcode, d.result, d.args.first()) {
+                if users.get(&src).is_some_and(|u| u.len() == 1) {
+                    self.guarded_as.insert(src, self.ty(r));
                 }
             }
         }
@@ -1496,7 +1532,8 @@ impl<'a, 'b> Lower<'a, 'b> {
     /// `array.get` with a result in memory (`any`): elements of typed arrays are read inline
     /// (tag = the kind, payload = the element); generic arrays, indices out of bounds or from
     /// the end, and a slot that still holds a heap value go to `rt_array_get`. The tag and
-    /// payload stay known in registers for the guard that usually follows.
+    /// payload stay known in registers for the guard that usually follows; when that guard is
+    /// the only user, only the kind it wants is read inline and the slot is not written.
     fn array_get_inline(
         &mut self,
         i: Inst,
@@ -1507,21 +1544,32 @@ impl<'a, 'b> Lower<'a, 'b> {
         let base = self.mem(arr)?;
         let idx = self.reg(idx)?;
         let (r, out) = self.result_slot(i)?;
+        // The kind the following guard wants, if known: then only that kind is read inline.
+        let expected = self.guarded_as.get(&r).and_then(|&t| typed_kind(t));
         let body = self.array_body(base);
         let flags = MemFlagsData::trusted();
         let kind = self.b.ins().load(types::I64, flags, body, al::KIND);
         let len = self.b.ins().load(types::I64, flags, body, al::LEN);
-        let old = self.b.ins().load(types::I64, flags, out, 0);
         let in_bounds = self.b.ins().icmp(IntCC::UnsignedLessThan, idx, len);
-        let k1 = self.b.ins().iadd_imm_s(kind, -1);
-        let typed = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, k1, 3);
-        // Overwriting the slot without a drop is only right when it holds no heap value.
-        let scalar = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedLessThan, old, tags::STR as i64);
-        let ok = self.b.ins().band(in_bounds, typed);
-        let ok = self.b.ins().band(ok, scalar);
+        let typed = match expected {
+            Some(k) => self.b.ins().icmp_imm_s(IntCC::Equal, kind, k as i64),
+            None => {
+                let k1 = self.b.ins().iadd_imm_s(kind, -1);
+                self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, k1, 3)
+            }
+        };
+        let mut ok = self.b.ins().band(in_bounds, typed);
+        if expected.is_none() {
+            // The fast path writes the slot: without a drop, that is only right when it holds
+            // no heap value. (When the guard is the only user, the slot is only read on the
+            // slow path, which the helper writes, so the fast path leaves it alone.)
+            let old = self.b.ins().load(types::I64, flags, out, 0);
+            let scalar = self
+                .b
+                .ins()
+                .icmp_imm_s(IntCC::UnsignedLessThan, old, tags::STR as i64);
+            ok = self.b.ins().band(ok, scalar);
+        }
         let fast = self.b.create_block();
         let slow = self.b.create_block();
         self.b.set_cold_block(slow);
@@ -1533,11 +1581,21 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.ins().brif(ok, fast, &[], slow, &[]);
         self.b.switch_to_block(fast);
         let data = self.b.ins().load(self.ptr, flags, body, al::DATA);
-        let is_bool = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::Equal, kind, al::KIND_BOOL as i64);
-        self.b.ins().brif(is_bool, bytes, &[], words, &[]);
+        match expected {
+            Some(al::KIND_BOOL) => {
+                self.b.ins().jump(bytes, &[]);
+            }
+            Some(_) => {
+                self.b.ins().jump(words, &[]);
+            }
+            None => {
+                let is_bool = self
+                    .b
+                    .ins()
+                    .icmp_imm_s(IntCC::Equal, kind, al::KIND_BOOL as i64);
+                self.b.ins().brif(is_bool, bytes, &[], words, &[]);
+            }
+        }
         self.b.switch_to_block(bytes);
         let addr = self.element_addr(data, idx, true);
         let p = self.b.ins().uload8(types::I64, flags, addr, 0);
@@ -1561,15 +1619,17 @@ impl<'a, 'b> Lower<'a, 'b> {
             .ins()
             .jump(join, &[BlockArg::Value(t), BlockArg::Value(p)]);
         self.b.switch_to_block(join);
-        self.b.ins().store(flags, tag, out, 0);
-        self.b.ins().store(flags, payload, out, 8);
+        if expected.is_none() {
+            self.b.ins().store(flags, tag, out, 0);
+            self.b.ins().store(flags, payload, out, 8);
+        }
         self.known.insert(r, (tag, payload));
         Ok(())
     }
 
     /// The kind a typed array must have to store `v` unboxed, and `v`'s bits, when `v` is in a
     /// register; for a value in memory, its tag and payload.
-    fn element_bits(&mut self, v: Value) -> Result<(ClValue, ClValue), CompileError> {
+    fn element_bits(&mut self, v: Value) -> Result<(ClValue, ClValue, Option<u64>), CompileError> {
         match self.get(v)? {
             Val::Reg(r) => {
                 let (kind, bits) = match repr_of(self.ty(v)) {
@@ -1583,21 +1643,39 @@ impl<'a, 'b> Lower<'a, 'b> {
                     _ => (u64::MAX, r),
                 };
                 let k = self.iconst(types::I64, kind as i64);
-                Ok((k, bits))
+                Ok((k, bits, Some(kind).filter(|&k| k != u64::MAX)))
             }
             Val::Mem(p) => {
                 let flags = MemFlagsData::trusted();
                 let t = self.b.ins().load(types::I64, flags, p, 0);
                 let bits = self.b.ins().load(types::I64, flags, p, 8);
-                Ok((t, bits))
+                Ok((t, bits, None))
             }
         }
     }
 
     /// Stores `bits` as element `idx` of the typed array `body` of kind `kind` (1, 2 or 3).
-    fn store_element(&mut self, body: ClValue, kind: ClValue, idx: ClValue, bits: ClValue) {
+    /// With `known`, the kind is that one (checked already) and the width is fixed.
+    fn store_element(
+        &mut self,
+        body: ClValue,
+        kind: ClValue,
+        known: Option<u64>,
+        idx: ClValue,
+        bits: ClValue,
+    ) {
         let flags = MemFlagsData::trusted();
         let data = self.b.ins().load(self.ptr, flags, body, al::DATA);
+        if let Some(k) = known {
+            let bool_kind = k == al::KIND_BOOL;
+            let addr = self.element_addr(data, idx, bool_kind);
+            if bool_kind {
+                self.b.ins().istore8(flags, bits, addr, 0);
+            } else {
+                self.b.ins().store(flags, bits, addr, 0);
+            }
+            return;
+        }
         let bytes = self.b.create_block();
         let words = self.b.create_block();
         let done = self.b.create_block();
@@ -1618,7 +1696,10 @@ impl<'a, 'b> Lower<'a, 'b> {
     }
 
     /// Whether a typed array of kind `kind` stores a value whose kind (or tag) is `vkind`.
-    fn same_typed_kind(&mut self, kind: ClValue, vkind: ClValue) -> ClValue {
+    fn same_typed_kind(&mut self, kind: ClValue, vkind: ClValue, known: Option<u64>) -> ClValue {
+        if let Some(k) = known {
+            return self.b.ins().icmp_imm_s(IntCC::Equal, kind, k as i64);
+        }
         let same = self.b.ins().icmp(IntCC::Equal, kind, vkind);
         let k1 = self.b.ins().iadd_imm_s(kind, -1);
         let typed = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, k1, 3);
@@ -1639,10 +1720,10 @@ impl<'a, 'b> Lower<'a, 'b> {
         let idxv = self.reg(idx)?;
         let body = self.array_body(base);
         let flags = MemFlagsData::trusted();
-        let (vkind, bits) = self.element_bits(v)?;
+        let (vkind, bits, known) = self.element_bits(v)?;
         let kind = self.b.ins().load(types::I64, flags, body, al::KIND);
         let len = self.b.ins().load(types::I64, flags, body, al::LEN);
-        let same = self.same_typed_kind(kind, vkind);
+        let same = self.same_typed_kind(kind, vkind, known);
         let in_bounds = self.b.ins().icmp(IntCC::UnsignedLessThan, idxv, len);
         let ok = self.b.ins().band(same, in_bounds);
         let fast = self.b.create_block();
@@ -1651,7 +1732,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         let done = self.b.create_block();
         self.b.ins().brif(ok, fast, &[], slow, &[]);
         self.b.switch_to_block(fast);
-        self.store_element(body, kind, idxv, bits);
+        self.store_element(body, kind, known, idxv, bits);
         self.b.ins().jump(done, &[]);
         self.b.switch_to_block(slow);
         let vp = self.mem(v)?;
@@ -1670,11 +1751,11 @@ impl<'a, 'b> Lower<'a, 'b> {
         let base = self.mem(arr)?;
         let body = self.array_body(base);
         let flags = MemFlagsData::trusted();
-        let (vkind, bits) = self.element_bits(v)?;
+        let (vkind, bits, known) = self.element_bits(v)?;
         let kind = self.b.ins().load(types::I64, flags, body, al::KIND);
         let len = self.b.ins().load(types::I64, flags, body, al::LEN);
         let cap = self.b.ins().load(types::I64, flags, body, al::CAP);
-        let same = self.same_typed_kind(kind, vkind);
+        let same = self.same_typed_kind(kind, vkind, known);
         let room = self.b.ins().icmp(IntCC::UnsignedLessThan, len, cap);
         let ok = self.b.ins().band(same, room);
         let fast = self.b.create_block();
@@ -1683,7 +1764,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         let done = self.b.create_block();
         self.b.ins().brif(ok, fast, &[], slow, &[]);
         self.b.switch_to_block(fast);
-        self.store_element(body, kind, len, bits);
+        self.store_element(body, kind, known, len, bits);
         let len1 = self.b.ins().iadd_imm_s(len, 1);
         self.b.ins().store(flags, len1, body, al::LEN);
         self.b.ins().jump(done, &[]);
