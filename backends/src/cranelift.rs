@@ -8,7 +8,7 @@
 use crate::array_layout as al;
 use crate::{
     ctx, errors, pack_loc, repr_of, returns_in_memory, tags, Arg, Backend, CodeHandle,
-    CompileError, CompiledFunction, Repr, RuntimeAbi, HELPERS,
+    CompileError, CompiledFunction, Repr, RuntimeAbi, TextForm, HELPERS,
 };
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
@@ -53,14 +53,14 @@ impl CraneliftBackend {
     }
 
     /// Builds the code of `func` into `jit`; returns the ids of the typed and boxed entries and
-    /// the text of the typed entry when asked.
+    /// the text of the typed entry in the form asked for.
     fn build(
         &self,
         jit: &mut JITModule,
         module: &Module,
         func: FuncId,
         abi: &mut dyn RuntimeAbi,
-        want_text: bool,
+        want_text: Option<TextForm>,
     ) -> Result<(ClFuncId, ClFuncId, Vec<SrcLoc>, Option<String>, usize), CompileError> {
         let f = &module.funcs[func];
         if f.level == ruchy_ir::Level::Dyn {
@@ -100,13 +100,19 @@ impl CraneliftBackend {
             lw.b.seal_all_blocks();
             lw.b.finalize(jit.target_config());
         }
-        let text = if want_text {
-            Some(ctx.func.display().to_string())
-        } else {
-            None
+        let mut text = match want_text {
+            Some(TextForm::BackendIr) => Some(ctx.func.display().to_string()),
+            Some(TextForm::Asm) => {
+                ctx.set_disasm(true);
+                None
+            }
+            None => None,
         };
         jit.define_function(typed_id, &mut ctx)
             .map_err(|e| CompileError(format!("cranelift rejected @{}: {e:?}", f.name)))?;
+        if want_text == Some(TextForm::Asm) {
+            text = ctx.compiled_code().and_then(|c| c.vcode.clone());
+        }
         let mut size = ctx
             .compiled_code()
             .map(|c| c.code_info().total_size as usize)
@@ -193,7 +199,7 @@ impl Backend for CraneliftBackend {
         let start = Instant::now();
         let mut jit = self.new_module(abi)?;
         let (typed_id, boxed_id, trap_sites, _, code_size) =
-            self.build(&mut jit, module, func, abi, false)?;
+            self.build(&mut jit, module, func, abi, None)?;
         jit.finalize_definitions()
             .map_err(|e| CompileError(e.to_string()))?;
         let typed_entry = jit.get_finalized_function(typed_id);
@@ -222,9 +228,10 @@ impl Backend for CraneliftBackend {
         module: &Module,
         func: FuncId,
         abi: &mut dyn RuntimeAbi,
+        form: TextForm,
     ) -> Result<String, CompileError> {
         let mut jit = self.new_module(abi)?;
-        let (_, _, _, text, _) = self.build(&mut jit, module, func, abi, true)?;
+        let (_, _, _, text, _) = self.build(&mut jit, module, func, abi, Some(form))?;
         Ok(text.unwrap_or_default())
     }
 }

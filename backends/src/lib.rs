@@ -86,13 +86,24 @@ pub trait Backend {
     /// Frees the memory of compiled code. The caller guarantees that nothing runs it anymore
     /// and no indirection cell points into it.
     fn free(&mut self, code: CompiledFunction);
-    /// The backend's own IR for a function (`--emit=clif`).
+    /// A text form of the code for a function: the backend's own IR (`--emit=clif`) or the
+    /// machine code it generates (`--emit=asm`).
     fn emit_text(
         &mut self,
         module: &Module,
         func: FuncId,
         abi: &mut dyn RuntimeAbi,
+        form: TextForm,
     ) -> Result<String, CompileError>;
+}
+
+/// Which text [`Backend::emit_text`] produces.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TextForm {
+    /// The backend's IR as handed to its code generator (Cranelift IR for Cranelift).
+    BackendIr,
+    /// The final machine instructions, after register allocation, one per line.
+    Asm,
 }
 
 /// How a value of IR type `t` is held by compiled code.

@@ -354,6 +354,22 @@ fn emit_clif_and_perf_map() {
         .filter_map(|e| std::fs::read_to_string(e.path()).ok())
         .any(|t| t.contains("ruchy:sq$i64"));
     assert!(map, "a /tmp/perf-PID.map names the compiled function");
+    // The machine code: the square is an `imul` (checked: followed by an overflow test).
+    let asm = ruchy(&["run", "--tier=1", "--emit=asm", "-"], Some(src));
+    assert_eq!(text(&asm.stdout), "49\n");
+    let err = text(&asm.stderr);
+    assert!(err.contains("; @sq$i64") && err.contains("imul"), "{err}");
+    let opt = run(
+        env!("CARGO_BIN_EXE_ruchy-opt"),
+        &["-O2", "--emit=asm", "-"],
+        Some("func @f(i64) -> i64 level(typed) {\n^bb0(%v0: i64):\n  %v1 = arith.addi_wrap %v0, %v0 : i64\n  cf.return %v1\n}\n"),
+    );
+    let listing = text(&opt.stdout);
+    assert!(
+        listing.contains("; @f") && listing.contains("ret"),
+        "{listing}{}",
+        text(&opt.stderr)
+    );
 }
 
 #[test]

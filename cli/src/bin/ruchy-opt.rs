@@ -18,6 +18,8 @@ enum Emit {
     Ir,
     /// The Cranelift IR of every typed function (dyn-level functions are never compiled).
     Clif,
+    /// The machine code Cranelift generates for every typed function.
+    Asm,
 }
 
 #[derive(Parser)]
@@ -169,7 +171,12 @@ fn run(cli: Cli) -> i32 {
     }
     let printed = match cli.emit {
         Emit::Ir => ruchy_ir::printer::print_module(&module),
-        Emit::Clif => {
+        Emit::Clif | Emit::Asm => {
+            let form = if cli.emit == Emit::Asm {
+                ruchy_runtime::jit::TextForm::Asm
+            } else {
+                ruchy_runtime::jit::TextForm::BackendIr
+            };
             let mut tiering = ruchy_runtime::jit::Tiering::new(ruchy_runtime::JitConfig::default());
             let mut text = String::new();
             for (id, f) in module.funcs.iter() {
@@ -177,7 +184,7 @@ fn run(cli: Cli) -> i32 {
                     continue;
                 }
                 text.push_str(&format!("; @{}\n", f.name));
-                match tiering.emit_text(&module, id) {
+                match tiering.emit_text(&module, id, form) {
                     Ok(t) => text.push_str(&t),
                     Err(e) => text.push_str(&format!("; not compiled: {e}\n")),
                 }

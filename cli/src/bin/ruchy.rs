@@ -53,6 +53,8 @@ enum Emit {
     Ir,
     /// Print the Cranelift IR of every function tier 1 compiles while running.
     Clif,
+    /// Print the machine code of every function tier 1 compiles while running.
+    Asm,
 }
 
 #[derive(clap::Args)]
@@ -209,15 +211,19 @@ fn run(args: RunArgs) -> i32 {
     }
     config.jit.perf_map = args.perf_map;
     config.measure_tiers = args.stats;
-    let emit_clif = args.emit == Some(Emit::Clif);
+    let emit_code = match args.emit {
+        Some(Emit::Clif) => Some(ruchy_runtime::jit::TextForm::BackendIr),
+        Some(Emit::Asm) => Some(ruchy_runtime::jit::TextForm::Asm),
+        _ => None,
+    };
     let stats = args.stats;
     let stdout = std::io::stdout();
     let mut lock = stdout.lock();
     let mut interp = ruchy_runtime::Interpreter::new(&module, config, &mut lock);
     let result = interp.run_main();
     interp.flush();
-    if emit_clif {
-        eprint!("{}", interp.compiled_clif());
+    if let Some(form) = emit_code {
+        eprint!("{}", interp.compiled_text(form));
     }
     if stats {
         eprint!("{}", interp.stats_report());

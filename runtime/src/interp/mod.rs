@@ -428,14 +428,15 @@ impl<'o> Interpreter<'o> {
         self.profile.backedges.resize(self.next_counter as usize, 0);
     }
 
-    /// The Cranelift IR of every function compiled so far (`--emit=clif`).
-    pub fn compiled_clif(&mut self) -> String {
+    /// The Cranelift IR (`--emit=clif`) or machine code (`--emit=asm`) of every function
+    /// compiled so far.
+    pub fn compiled_text(&mut self, form: ruchy_backends::TextForm) -> String {
         let mut specs: Vec<FuncId> = self.tiering.compiled_functions();
         specs.sort();
         let mut out = String::new();
         for g in specs {
             out.push_str(&format!("; @{}\n", self.module.funcs[g].name));
-            match self.tiering.emit_text(&self.module, g) {
+            match self.tiering.emit_text(&self.module, g, form) {
                 Ok(t) => out.push_str(&t),
                 Err(e) => out.push_str(&format!("; cannot show: {e}\n")),
             }

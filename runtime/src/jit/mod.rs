@@ -530,12 +530,22 @@ impl Tiering {
         Ok(t)
     }
 
-    /// The text of the backend's IR for a function (`--emit=clif`).
-    pub fn emit_text(&mut self, module: &Module, f: FuncId) -> Result<String, String> {
+    /// A text form of a function's compiled code (`--emit=clif`, `--emit=asm`).
+    pub fn emit_text(
+        &mut self,
+        module: &Module,
+        f: FuncId,
+        form: ruchy_backends::TextForm,
+    ) -> Result<String, String> {
         let (backend, mut abi) = self.backend_and_abi()?;
-        backend.emit_text(module, f, &mut abi).map_err(|e| e.0)
+        backend
+            .emit_text(module, f, &mut abi, form)
+            .map_err(|e| e.0)
     }
 }
+
+/// Which code text `--emit` shows (re-exported for the tools).
+pub use ruchy_backends::TextForm;
 
 /// Clean-ups run on fresh specializations before Cranelift compiles them.
 pub const TIER1_PIPELINE: &str =
