@@ -128,6 +128,39 @@ fn division_fast_paths_agree_with_the_interpreter() {
 }
 
 #[test]
+fn calls_of_function_values_compile_and_agree() {
+    // Higher-order functions and the lambdas they call are compiled (calls through values go
+    // through the runtime, which tiers the callees up too); results, and the errors for calling
+    // a non-function or with the wrong number of arguments, match tier 0.
+    let src = "fun apply_twice(f, x) { f(f(x)) }\n\
+               fun make_adder(n) { |x| x + n }\n\
+               let add3 = make_adder(3)\n\
+               let mut s = 0\n\
+               for i in 0..40 { s = s + apply_twice(add3, i) + apply_twice(|y| y * 2, i) }\n\
+               println(s, [1, 2, 3].map(|x| x * 10), [1, 2, 3, 4].filter(|x| x % 2 == 0))\n\
+               println([1, 2, 3].reduce(0, |a, b| a + b), apply_twice(|t| t + \"!\", \"hi\"))\n\
+               fun call_bad(f) { f(1, 2) }\n\
+               println(call_bad(|a, b| a - b))\n\
+               println(apply_twice(5, 1))\n";
+    let (out, stats, _) = same_as_tier0(src, forced());
+    assert_eq!(out.stdout, "4140 [10, 20, 30] [2, 4]\n6 hi!!\n-1\n");
+    assert!(
+        out.stderr.contains("Cannot call a value of type integer"),
+        "{}",
+        out.stderr
+    );
+    let line = stats
+        .lines()
+        .find(|l| l.starts_with("apply_twice"))
+        .unwrap_or_default();
+    assert!(
+        line.split_whitespace().nth(2) == Some("1"),
+        "apply_twice reaches tier 1: {stats}"
+    );
+    assert!(!stats.contains("only called from code"), "{stats}");
+}
+
+#[test]
 fn errors_in_compiled_code_match_the_interpreter() {
     // Overflow, division by zero, bounds and type errors raised in compiled frames, with the
     // same message, position and call stack.

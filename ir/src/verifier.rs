@@ -789,8 +789,9 @@ impl<'a> FuncVerifier<'a> {
             Call => self.check_call(i, d),
             CallIndirect => {
                 if self.argc_min(i, d, 1) {
-                    self.arg_is(i, d, 0, "func or closure", |t| {
-                        matches!(t, Type::Func | Type::Closure)
+                    // `any`: whether the value can be called is checked at run time.
+                    self.arg_is(i, d, 0, "func, closure or any", |t| {
+                        matches!(t, Type::Func | Type::Closure | Type::Any)
                     });
                 }
             }

@@ -570,7 +570,7 @@ fn calls_and_closures() {
     rejects(&with("  %v3 = func.ref @two : closure\n"), "expected func");
     rejects(
         &with("  %v3 = func.call_indirect %v0(%v1) : any\n"),
-        "expected func or closure",
+        "expected func, closure or any",
     );
 }
 

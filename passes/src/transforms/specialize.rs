@@ -1085,6 +1085,16 @@ fn rewrite_inst(
                 _ => Rewritten::Same,
             }
         }
+        // Calling a function value: the typed op does the same run-time dispatch (closures,
+        // arity, "Cannot call a value of type ...") through the runtime, and returns `any`.
+        DynCall
+            if matches!(
+                a0.map(|a| ty(f, a)),
+                Some(Type::Func | Type::Closure | Type::Any)
+            ) =>
+        {
+            Rewritten::Alias(emit!(f, CallIndirect, &d.args, Imm::None, Type::Any))
+        }
         Call => {
             if let Some(&k) = s.calls.get(&i) {
                 let callee = ids[k];

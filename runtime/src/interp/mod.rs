@@ -1168,6 +1168,44 @@ impl<'o> Interpreter<'o> {
                     let ncap = captures.as_ref().map_or(0, |c| c.captures.len());
                     let given = argv.len() - 1;
                     let target = check!(resolve_arity(funcs, callee, ncap, given));
+                    if jit_on {
+                        // The callee's parameters: the captures, then the arguments.
+                        let mut sig = 0u64;
+                        let mut n = 0u64;
+                        let caps = captures.iter().flat_map(|c| c.captures.iter());
+                        for v in caps.chain(argv.iter().skip(1)).take(15) {
+                            sig |= (v.type_tag() as u64 & 0xF) << (4 * n);
+                            n += 1;
+                        }
+                        sig |= n << 60;
+                        let calls = profile.calls[target.index()] + 1;
+                        let has_loops = funcs[target.index()].loop_counters.1 > 0;
+                        let native = match tiering.decide(target, sig, calls, has_loops) {
+                            Decision::Native(e) => Some(Some(e)),
+                            Decision::Compile => Some(None),
+                            Decision::Interpret => None,
+                        };
+                        if let Some(native) = native {
+                            let mut all: SmallVec<[Value; 4]> = SmallVec::new();
+                            if let Some(c) = &captures {
+                                all.extend(c.captures.iter().cloned());
+                            }
+                            all.extend(argv.iter().skip(1).cloned());
+                            *st = ExecState {
+                                f,
+                                pc,
+                                base,
+                                base_depth,
+                            };
+                            return Ok(Yield::Call {
+                                callee: target,
+                                dst,
+                                args: all,
+                                sig,
+                                native,
+                            });
+                        }
+                    }
                     enter!(target, dst, |st: &mut Vec<Value>, nb: usize, np: usize| {
                         let mut i = 0;
                         if let Some(c) = &captures {
