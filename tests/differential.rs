@@ -76,6 +76,50 @@ fn program() -> impl Strategy<Value = String> {
     })
 }
 
+/// An array element: mostly one scalar type per program (so arrays start with typed storage),
+/// sometimes another type (which makes them generic).
+fn element() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => int_lit(),
+        2 => Just("true".to_string()),
+        2 => Just("false".to_string()),
+        2 => float_lit(),
+        1 => Just("\"e\"".to_string()),
+        1 => Just("[1]".to_string()),
+        1 => Just("nil".to_string()),
+    ]
+}
+
+/// Programs over arrays: typed and generic storage, reads, writes (also of other types), pushes,
+/// pops, negative and out-of-bounds indices, iteration and calls through function values.
+fn array_program() -> impl Strategy<Value = String> {
+    (
+        prop::collection::vec(element(), 0..4),
+        element(),
+        element(),
+        prop::sample::select(vec!["0", "1", "2", "-1", "-3", "7", "100"]),
+        element(),
+        0i64..30,
+        prop::sample::select(vec!["|x| x", "|x| [x]", "|x| x == x", "|x| \"<\" + x"]),
+    )
+        .prop_map(|(init, fill, other, idx, val, n, lambda)| {
+            format!(
+                "fun put(xs, k, v) {{ xs[k] = v\n xs[k] }}\n\
+                 fun grow(xs, n, v) {{ let mut i = 0\n while i < n {{ xs.push(v)\n i = i + 1 }}\n xs.len() }}\n\
+                 fun count(xs) {{ let mut c = 0\n for x in xs {{ if x == x {{ c = c + 1 }} }}\n c }}\n\
+                 fun apply(f, x) {{ f(x) }}\n\
+                 let ys = [{init}]\n\
+                 println(grow(ys, {n}, {fill}), count(ys))\n\
+                 println(put(ys, 0, {fill}), ys.len())\n\
+                 println(ys.map({lambda}), apply({lambda}, {other}))\n\
+                 println(put(ys, {idx}, {val}), ys)\n\
+                 ys.push({other})\n\
+                 println(ys.pop(), ys.pop(), count(ys), ys)\n",
+                init = init.join(", ")
+            )
+        })
+}
+
 fn outcomes(src: &str) -> Vec<(&'static str, Outcome)> {
     let src = src.to_string();
     on_big_stack(move || {
@@ -89,10 +133,23 @@ fn outcomes(src: &str) -> Vec<(&'static str, Outcome)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // 256 cases each by default; `PROPTEST_CASES=N` runs more (deeper local fuzzing).
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn tiers_agree_on_generated_programs(src in program()) {
+        let results = outcomes(&src);
+        let (_, reference) = &results[0];
+        for (name, got) in &results[1..] {
+            prop_assert_eq!(got, reference, "{} differs from tier 0 on:\n{}", name, src);
+        }
+    }
+
+    #[test]
+    fn tiers_agree_on_generated_array_programs(src in array_program()) {
         let results = outcomes(&src);
         let (_, reference) = &results[0];
         for (name, got) in &results[1..] {
