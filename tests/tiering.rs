@@ -161,6 +161,47 @@ fn calls_of_function_values_compile_and_agree() {
 }
 
 #[test]
+fn runtime_calls_in_compiled_code_agree() {
+    // Methods and builtins with no typed form (`rt.method`, `rt.builtin`, `**`) run through the
+    // runtime from compiled code: same results and the same errors as tier 0, and the string
+    // built by `s = s + ...` in a compiled loop is the same.
+    let src = "fun f(s, x) { [s.substring(0, 2), abs(x), x ** 2, 2 ** -1, s.to_uppercase(), min(x, 3)] }\n\
+               for i in 0..15 { println(f(\"hello\", i - 7)) }\n\
+               println(f(\"hey\", 2.5))\n\
+               fun build(n) { let mut s = \"\"\n let mut i = 0\n while i < n { s = s + (i % 10)\n \
+                 if i % 7 == 6 { s = s + \"|\" }\n i = i + 1 }\n s }\n\
+               println(build(40), len(build(1000)))\n\
+               fun g(s) { s.nosuch(1) }\n\
+               println(g(\"a\"))\n";
+    let (out, stats, _) = same_as_tier0(src, forced());
+    assert!(
+        out.stdout
+            .starts_with("[\"he\", 7, 49, 0.5, \"HELLO\", -7]\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("0123456|7890123|4567890|1234567|8901234|56789 1142\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("no method `nosuch` on string"),
+        "{}",
+        out.stderr
+    );
+    let line = stats
+        .lines()
+        .find(|l| l.starts_with("f "))
+        .unwrap_or_default();
+    assert!(
+        line.split_whitespace().nth(2) == Some("1"),
+        "f reaches tier 1: {stats}"
+    );
+}
+
+#[test]
 fn errors_in_compiled_code_match_the_interpreter() {
     // Overflow, division by zero, bounds and type errors raised in compiled frames, with the
     // same message, position and call stack.
@@ -213,12 +254,13 @@ fn megamorphic_functions_stay_interpreted_for_rare_signatures() {
 
 #[test]
 fn lru_eviction_frees_code_and_a_later_call_recompiles() {
-    // The top level uses `**`, which has no typed form, so it stays interpreted and calls
-    // each function through the method cache.
+    // At the top level, `tag` may hold an int or a string, so the top level stays interpreted
+    // and calls each function through the method cache.
     let src = "fun a(x) { x + 1 }\nfun b(x) { x + 2 }\nfun c(x) { x + 3 }\n\
                let mut s = 0\n\
-               for i in 0..5 { s = s + a(i) + b(i) + c(i) + 0 * (2 ** 2) }\n\
-               println(s)\n";
+               let mut tag = 0\n\
+               for i in 0..5 { s = s + a(i) + b(i) + c(i)\n if i > 100 { tag = \"never\" } }\n\
+               println(s, tag)\n";
     let mut cfg = forced();
     cfg.jit.max_cached_methods = 1;
     let src2 = src.to_string();
@@ -235,7 +277,7 @@ fn lru_eviction_frees_code_and_a_later_call_recompiles() {
         drop(interp);
         (String::from_utf8_lossy(&out).into_owned(), r.0, r.1, r.2)
     });
-    assert_eq!(stdout, "60\n");
+    assert_eq!(stdout, "60 0\n");
     assert!(evictions > 0, "a cache of one method evicts");
     assert!(
         misses > 3,

@@ -6,6 +6,7 @@
 //! its callers.
 
 use crate::array_layout as al;
+use crate::last_use::LastUses;
 use crate::{
     ctx, errors, pack_loc, repr_of, returns_in_memory, tags, Arg, Backend, CodeHandle,
     CompileError, CompiledFunction, Repr, RuntimeAbi, TextForm, HELPERS,
@@ -378,6 +379,8 @@ struct Lower<'a, 'b> {
     slots_base: Option<ClValue>,
     slot_index: HashMap<Value, u32>,
     nslots: u32,
+    /// Where values in this frame's slots are used for the last time.
+    last_uses: LastUses,
     /// The shared exit for errors (frame recorded already): drops the slots and returns a
     /// non-zero status. One cold block, so error paths hold no values across calls.
     error_exit: Option<cranelift_codegen::ir::Block>,
@@ -416,6 +419,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             slots_base: None,
             slot_index: HashMap::new(),
             nslots: 0,
+            last_uses: LastUses::default(),
             error_exit: None,
             trap_sites: vec![],
         }
@@ -508,6 +512,8 @@ impl<'a, 'b> Lower<'a, 'b> {
                 }
             }
         }
+        let slots = &self.slot_index;
+        self.last_uses = LastUses::compute(f, |v| slots.contains_key(&v));
         let entry = self.b.create_block();
         self.b.append_block_params_for_function_params(entry);
         self.b.switch_to_block(entry);
@@ -779,14 +785,23 @@ impl<'a, 'b> Lower<'a, 'b> {
         }
     }
 
+    /// Whether `v` lives in one of this frame's own slots (so the frame may give its reference
+    /// away) and is not used after `i`.
+    fn owned_and_dying(&self, i: Inst, v: Value) -> bool {
+        self.slot_index.contains_key(&v) && self.last_uses.dies_at(i, v)
+    }
+
+    /// The arguments of a branch to `dest`.
     fn edge(
         &mut self,
         dest: &ruchy_ir::BlockCall,
     ) -> Result<(cranelift_codegen::ir::Block, Vec<BlockArg>), CompileError> {
         let params = self.f.dfg.block_params(dest.block).to_vec();
         let mut args = vec![];
-        // Memory parameters receive copies; copy through temporaries first, so that passing a
-        // block's own parameters to it in another order works.
+        // Memory parameters receive their values through temporaries first, so that passing a
+        // block's own parameters to it in another order works. A value this frame owns and
+        // never uses again is moved (its slot becomes nil) rather than copied, so that the
+        // parameter holds the only reference: `s = s + x` around a loop stays in place.
         let mut temps = vec![];
         for (&p, &a) in params.iter().zip(&dest.args) {
             if repr_of(self.ty(p)) == Repr::Memory {
@@ -796,31 +811,95 @@ impl<'a, 'b> Lower<'a, 'b> {
                     4,
                 ));
                 let t = self.b.ins().stack_addr(self.ptr, ss, 0);
-                let z = self.iconst(types::I64, 0);
-                self.b.ins().store(MemFlagsData::trusted(), z, t, 0);
-                self.store_into(t, a)?;
-                temps.push((p, t));
+                // Dead on this path: nothing in the destination or after it needs `a` itself
+                // (another successor of a conditional branch may, on its own path).
+                let once = dest.args.iter().filter(|&&x| x == a).count() == 1;
+                let dead_after = !self.last_uses.live_into(dest.block, a);
+                let moved = once && dead_after && self.slot_index.contains_key(&a);
+                if moved {
+                    let src = self.mem(a)?;
+                    let flags = MemFlagsData::trusted();
+                    let tag = self.b.ins().load(types::I64, flags, src, 0);
+                    let payload = self.b.ins().load(types::I64, flags, src, 8);
+                    self.b.ins().store(flags, tag, t, 0);
+                    self.b.ins().store(flags, payload, t, 8);
+                    let nil = self.iconst(types::I64, tags::NIL as i64);
+                    self.b.ins().store(flags, nil, src, 0);
+                } else {
+                    let z = self.iconst(types::I64, 0);
+                    self.b.ins().store(MemFlagsData::trusted(), z, t, 0);
+                    self.store_into(t, a)?;
+                }
+                temps.push((p, t, moved));
             } else {
                 let v = self.reg(a)?;
                 args.push(BlockArg::Value(v));
             }
         }
-        for (p, t) in temps {
+        for (p, t, moved) in temps {
             let dst = match self.vals[&p] {
                 Val::Mem(d) => d,
                 Val::Reg(_) => return Err(self.err("memory parameter in a register")),
             };
-            self.call_helper("rt_copy", &[dst, t]);
-            let one = self.iconst(types::I64, 1);
-            self.call_helper("rt_drop", &[t, one]);
+            if moved {
+                // The parameter's old value is dropped; the temporary's bits become its own.
+                self.drop_slot(dst);
+                let flags = MemFlagsData::trusted();
+                let tag = self.b.ins().load(types::I64, flags, t, 0);
+                let payload = self.b.ins().load(types::I64, flags, t, 8);
+                self.b.ins().store(flags, tag, dst, 0);
+                self.b.ins().store(flags, payload, dst, 8);
+            } else {
+                let one = self.iconst(types::I64, 1);
+                self.call_helper("rt_copy", &[dst, t]);
+                self.call_helper("rt_drop", &[t, one]);
+            }
         }
         Ok((self.blocks[&dest.block], args))
+    }
+
+    /// After instruction `i`: drops the operands in this frame's slots that it used for the
+    /// last time (except `kept`, already taken by the instruction), so that the values they
+    /// refer to may have a single owner again.
+    fn release_dying(&mut self, i: Inst, kept: Option<Value>) {
+        let d = &self.f.dfg.insts[i];
+        let mut seen: Vec<Value> = vec![];
+        let vals: Vec<Value> = d.all_uses().collect();
+        for v in vals {
+            if seen.contains(&v) || Some(v) == kept || !self.owned_and_dying(i, v) {
+                continue;
+            }
+            seen.push(v);
+            if let Some(&Val::Mem(p)) = self.vals.get(&v) {
+                self.drop_slot(p);
+            }
+        }
+    }
+
+    /// Drops the value in slot `p` (leaving nil), calling the runtime only when it may own
+    /// heap data (tags from `str` on).
+    fn drop_slot(&mut self, p: ClValue) {
+        let tag = self.b.ins().load(types::I64, MemFlagsData::trusted(), p, 0);
+        let heap =
+            self.b
+                .ins()
+                .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, tag, tags::STR as i64);
+        let drop = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(heap, drop, &[], done, &[]);
+        self.b.switch_to_block(drop);
+        let one = self.iconst(types::I64, 1);
+        self.call_helper("rt_drop", &[p, one]);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
     }
 
     fn inst(&mut self, i: Inst) -> Result<(), CompileError> {
         let d = self.f.dfg.insts[i].clone();
         let loc = d.loc;
         let a = |k: usize| d.args[k];
+        // An operand the instruction took over (nothing left to drop after it).
+        let mut taken = None;
         use Opcode::*;
         match d.opcode {
             Const => {
@@ -1245,10 +1324,16 @@ impl<'a, 'b> Lower<'a, 'b> {
             ArrayConcat | StrConcat => {
                 let (x, y) = (self.mem(a(0))?, self.mem(a(1))?);
                 let (_, out) = self.result_slot(i)?;
-                let name = if d.opcode == ArrayConcat {
-                    "rt_array_concat"
-                } else {
-                    "rt_str_concat"
+                // A left string used for the last time is taken, so that it is appended to in
+                // place when nothing else refers to it.
+                let take = d.opcode == StrConcat && a(0) != a(1) && self.owned_and_dying(i, a(0));
+                let name = match d.opcode {
+                    ArrayConcat => "rt_array_concat",
+                    _ if take => {
+                        taken = Some(a(0));
+                        "rt_str_concat_take"
+                    }
+                    _ => "rt_str_concat",
                 };
                 let c = self.ctx;
                 let st = self.call_helper(name, &[c, out, x, y]);
@@ -1289,12 +1374,41 @@ impl<'a, 'b> Lower<'a, 'b> {
                     }
                 }
             }
+            RtMethod | RtBuiltin => {
+                let (arr, n) = self.value_array(&d.args)?;
+                let (_, out) = self.result_slot(i)?;
+                let what = match &d.imm {
+                    Imm::Method(m) => {
+                        let s = self.abi.string_constant(m) as i64;
+                        self.iconst(self.ptr, s)
+                    }
+                    Imm::Builtin(b) => {
+                        let k = ruchy_ir::Builtin::ALL.iter().position(|x| x == b);
+                        let k = k.ok_or_else(|| self.err("unknown builtin"))?;
+                        self.iconst(types::I32, k as i64)
+                    }
+                    _ => return Err(self.err("bad runtime call")),
+                };
+                let (fid, l) = self.site(loc);
+                let c = self.ctx;
+                let name = if d.opcode == RtMethod {
+                    "rt_method"
+                } else {
+                    "rt_builtin"
+                };
+                let st = self.call_helper(name, &[c, out, arr, n, what, fid, l]);
+                self.status_check(st, loc);
+                self.unbox_result(i)?;
+            }
             GuardType => self.guard(i, &d)?,
             op => {
                 return Err(self.err(format!(
                     "`{op}` cannot be compiled (dyn ops never reach a backend)"
                 )))
             }
+        }
+        if !d.opcode.is_terminator() {
+            self.release_dying(i, taken);
         }
         Ok(())
     }

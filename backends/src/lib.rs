@@ -24,6 +24,7 @@
 //! every caller checks the status after each call.
 
 pub mod cranelift;
+pub mod last_use;
 
 use ruchy_ir::{FuncId, Function, Module, SrcLoc, Type};
 use std::time::Duration;
@@ -235,6 +236,13 @@ pub const HELPERS: &[Helper] = &[
         params: &[Ptr, Ptr, Ptr, Ptr],
         ret: Some(I8),
     },
+    // (ctx, out, a, b): `str.concat` taking `a` out of its slot (which becomes nil), appending
+    // in place when it has no other owner.
+    Helper {
+        name: "rt_str_concat_take",
+        params: &[Ptr, Ptr, Ptr, Ptr],
+        ret: Some(I8),
+    },
     // (ctx, out, value)
     Helper {
         name: "rt_str_from",
@@ -345,6 +353,19 @@ pub const HELPERS: &[Helper] = &[
     Helper {
         name: "rt_call_value",
         params: &[Ptr, Ptr, Ptr, I64, I32, I64],
+        ret: Some(I8),
+    },
+    // (ctx, out, args, count, method name string value, func, loc): `rt.method`, the runtime's
+    // method dispatch on args[0] with the rest as arguments.
+    Helper {
+        name: "rt_method",
+        params: &[Ptr, Ptr, Ptr, I64, Ptr, I32, I64],
+        ret: Some(I8),
+    },
+    // (ctx, out, args, count, builtin number in `Builtin::ALL`, func, loc): `rt.builtin`.
+    Helper {
+        name: "rt_builtin",
+        params: &[Ptr, Ptr, Ptr, I64, I32, I32, I64],
         ret: Some(I8),
     },
     // (ctx, out, func, guard instruction, live values): a failed guard; the runtime finishes

@@ -235,6 +235,13 @@ opcodes! {
     // ---- rt: runtime calls.
     Print = "rt.print", Rt, None, EFFECT;
     Println = "rt.println", Rt, None, EFFECT;
+    /// `recv.name(args)` at the typed levels: the runtime's method dispatch on whatever the
+    /// receiver is at run time (same meaning as `dyn.method`), for methods with no typed form.
+    /// The result is `any`.
+    RtMethod = "rt.method", Rt, Method, EFFECT;
+    /// A builtin function at the typed levels, computed by the runtime (same meaning as
+    /// `dyn.builtin`); also `a ** b`, which is the builtin `pow`. The result is `any`.
+    RtBuiltin = "rt.builtin", Rt, Builtin, EFFECT;
 
     // ---- guard: type checks.
     /// Checks that an `any` value has the result's type and yields it typed; on failure, compiled
@@ -272,6 +279,8 @@ impl Opcode {
                 | Opcode::MakeClosure
                 | Opcode::DynMethod
                 | Opcode::DynBuiltin
+                | Opcode::RtMethod
+                | Opcode::RtBuiltin
                 | Opcode::DynCall
                 | Opcode::CallIndirect
         )

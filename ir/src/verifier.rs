@@ -527,7 +527,7 @@ impl<'a> FuncVerifier<'a> {
                 if self.value_ty(r) == Some(Type::Any) && !self.may_produce_any(d) {
                     self.err_inst(
                         i,
-                        format!("result {r} has type any at level {}; only calls to functions returning any, func.call_indirect, array.get on array<any>, mem.global_load and mem.cell_load may produce any", f.level),
+                        format!("result {r} has type any at level {}; only calls to functions returning any, func.call_indirect, rt.method, rt.builtin, array.get on array<any>, mem.global_load and mem.cell_load may produce any", f.level),
                     );
                 }
             }
@@ -542,7 +542,11 @@ impl<'a> FuncVerifier<'a> {
                 _ => false,
             },
             Opcode::ArrayGet => self.arg_ty(d, 0) == Some(Type::Array(crate::types::ElemType::Any)),
-            Opcode::CallIndirect | Opcode::GlobalLoad | Opcode::CellLoad => true,
+            Opcode::CallIndirect
+            | Opcode::GlobalLoad
+            | Opcode::CellLoad
+            | Opcode::RtMethod
+            | Opcode::RtBuiltin => true,
             _ => false,
         }
     }
@@ -676,11 +680,11 @@ impl<'a> FuncVerifier<'a> {
             DynSetIndex => {
                 self.argc(i, d, 3);
             }
-            DynCall | DynMethod => {
+            DynCall | DynMethod | RtMethod => {
                 self.argc_min(i, d, 1);
                 self.res_eq(i, d, Type::Any);
             }
-            DynBuiltin => {
+            DynBuiltin | RtBuiltin => {
                 if let Imm::Builtin(b) = d.imm {
                     self.argc(i, d, b.arity());
                 }

@@ -128,7 +128,7 @@ fn operand_escapes(func: &Function, inst: Inst, k: usize, kind: Kind) -> bool {
     match d.opcode {
         ArrayGet | ArrayLen | DynLen | DynIndex | StrIndex => k != 0,
         ArraySet | ArrayPush | DynSetIndex => k != 0,
-        DynMethod => {
+        DynMethod | RtMethod => {
             let known = match (&d.imm, kind) {
                 (Imm::Method(m), Kind::Array) => ARRAY_METHODS.contains(&m.as_str()),
                 (Imm::Method(m), Kind::Str) => STR_METHODS.contains(&m.as_str()),
@@ -139,7 +139,7 @@ fn operand_escapes(func: &Function, inst: Inst, k: usize, kind: Kind) -> bool {
         ArrayConcat | StrConcat | StrLen | StrCmp | DynCmp | DynTruthy | Print | Println => false,
         // `str.from` and `str(...)` of a string may return that same string.
         StrFrom => kind == Kind::Str,
-        DynBuiltin => match d.imm {
+        DynBuiltin | RtBuiltin => match d.imm {
             Imm::Builtin(Builtin::TypeOf) => false,
             Imm::Builtin(Builtin::Str) => kind == Kind::Str,
             _ => true,

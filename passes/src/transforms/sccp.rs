@@ -356,6 +356,7 @@ fn foldable(op: Opcode) -> bool {
             | DynDiv
             | DynRem
             | DynPow
+            | RtBuiltin
             | DynNeg
             | DynNot
             | DynBitAnd
@@ -380,6 +381,13 @@ fn fold(op: Opcode, imm: &Imm, args: &[&Const], ty: Type) -> Option<Const> {
     let pred = match imm {
         Imm::Cmp(p) => Some(*p),
         _ => None,
+    };
+    // `rt.builtin pow(a, b)` is `a ** b` (what `specialize` makes of `dyn.pow`); no other
+    // builtin is folded.
+    let op = match (op, imm) {
+        (RtBuiltin, Imm::Builtin(ruchy_ir::Builtin::Pow)) => DynPow,
+        (RtBuiltin, _) => return None,
+        _ => op,
     };
     let r = match (op, args) {
         // Typed integer arithmetic: checked forms fail exactly when the interpreter raises.

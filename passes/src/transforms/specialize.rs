@@ -777,7 +777,11 @@ fn rewrite(module: &Module, k: usize, specs: &[Spec], ids: &[FuncId]) -> (Functi
                 Opcode::Call => {
                     matches!(d.imm, Imm::Func(c) if module_ret(module, specs, ids, c) == Type::Any)
                 }
-                Opcode::CallIndirect | Opcode::GlobalLoad | Opcode::CellLoad => true,
+                Opcode::CallIndirect
+                | Opcode::GlobalLoad
+                | Opcode::CellLoad
+                | Opcode::RtMethod
+                | Opcode::RtBuiltin => true,
                 Opcode::ArrayGet => d
                     .args
                     .first()
@@ -1046,9 +1050,17 @@ fn rewrite_inst(
                 (t, "to_string", 1) if t.is_concrete() => {
                     Rewritten::Alias(emit!(f, StrFrom, &[d.args[0]], Imm::None, Type::Str))
                 }
-                _ => Rewritten::Same,
+                // No typed form: the runtime's method dispatch, with an `any` result.
+                _ => Rewritten::Alias(emit!(f, RtMethod, &d.args, d.imm.clone(), Type::Any)),
             }
         }
+        DynPow => Rewritten::Alias(emit!(
+            f,
+            RtBuiltin,
+            &d.args,
+            Imm::Builtin(Builtin::Pow),
+            Type::Any
+        )),
         DynBuiltin => {
             let Imm::Builtin(b) = d.imm else {
                 return Rewritten::Same;
@@ -1067,7 +1079,8 @@ fn rewrite_inst(
                 (Builtin::Int, Some(Type::F64)) => {
                     Rewritten::Alias(emit!(f, FToI, &[d.args[0]], Imm::None, Type::I64))
                 }
-                _ => Rewritten::Same,
+                // No typed form: computed by the runtime, with an `any` result.
+                _ => Rewritten::Alias(emit!(f, RtBuiltin, &d.args, d.imm.clone(), Type::Any)),
             }
         }
         DynCast => {

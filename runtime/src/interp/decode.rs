@@ -703,7 +703,7 @@ impl<'m> Decoder<'m> {
                 let (args, count) = self.args(&a);
                 Op::CallDyn { dst, args, count }
             }
-            Opcode::DynMethod => {
+            Opcode::DynMethod | Opcode::RtMethod => {
                 let name = match &d.imm {
                     Imm::Method(m) => m.clone(),
                     _ => String::new(),
@@ -717,7 +717,7 @@ impl<'m> Decoder<'m> {
                     count,
                 }
             }
-            Opcode::DynBuiltin => match d.imm {
+            Opcode::DynBuiltin | Opcode::RtBuiltin => match d.imm {
                 Imm::Builtin(builtin) => {
                     let (args, count) = self.args(&a);
                     Op::Builtin {
@@ -940,7 +940,7 @@ impl<'m> Decoder<'m> {
     /// integer constant, and of `push` calls.
     fn with_immediate(&mut self, inst: Inst, dst: Reg) -> Option<Op> {
         let d = &self.func.dfg.insts[inst];
-        if d.opcode == Opcode::DynMethod
+        if matches!(d.opcode, Opcode::DynMethod | Opcode::RtMethod)
             && d.args.len() == 2
             && matches!(&d.imm, Imm::Method(m) if m == "push")
         {

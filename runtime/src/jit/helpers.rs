@@ -15,7 +15,7 @@ use crate::interp::Interpreter;
 use crate::ops;
 use crate::value::{Closure, Value};
 use ruchy_backends::{errors, unpack_loc};
-use ruchy_ir::{CmpPred, EntityRef, FuncId};
+use ruchy_ir::{Builtin, CmpPred, EntityRef, FuncId};
 use std::rc::Rc;
 
 /// The interpreter that entered compiled code.
@@ -213,6 +213,30 @@ pub unsafe extern "C" fn rt_str_concat(
     // SAFETY: pointers from compiled code.
     unsafe {
         match ops::add(val(a), val(b)) {
+            Ok(v) => {
+                put(out, v);
+                0
+            }
+            Err(m) => fail(ctx, m),
+        }
+    }
+}
+
+/// `str.concat` whose left operand is used for the last time: takes it out of its slot (leaving
+/// nil) and appends in place when nothing else refers to it (`ops::add_owned`).
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe; `a` is one of the
+/// caller's own slots and differs from `out`.
+pub unsafe extern "C" fn rt_str_concat_take(
+    ctx: *mut JitContext,
+    out: *mut Value,
+    a: *mut Value,
+    b: *const Value,
+) -> i8 {
+    // SAFETY: pointers from compiled code; `a` is a slot the caller owns.
+    unsafe {
+        let left = std::mem::take(&mut *a);
+        match ops::add_owned(left, val(b)) {
             Ok(v) => {
                 put(out, v);
                 0
@@ -557,6 +581,68 @@ pub unsafe extern "C" fn rt_call_value(
     }
 }
 
+/// `rt.method`: `args[0].name(args[1..])` by the runtime's method dispatch, as the interpreter
+/// does it (the same errors).
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
+pub unsafe extern "C" fn rt_method(
+    ctx: *mut JitContext,
+    out: *mut Value,
+    args: *const Value,
+    n: i64,
+    name: *const Value,
+    _f: i32,
+    _l: i64,
+) -> i8 {
+    // SAFETY: called by compiled code with its context, its result slot, `n` argument values
+    // and an interned string constant.
+    unsafe {
+        let argv = vals(args, n);
+        let Value::Str(name) = val(name) else {
+            return fail(ctx, "internal error: method name is not a string".into());
+        };
+        let Some((recv, rest)) = argv.split_first() else {
+            return fail(ctx, "internal error: method call without a receiver".into());
+        };
+        match ops::method(recv, name, rest) {
+            Some(Ok(v)) => {
+                put(out, v);
+                0
+            }
+            Some(Err(m)) => fail(ctx, m),
+            None => fail(ctx, format!("no method `{}` on {}", name, recv.type_name())),
+        }
+    }
+}
+
+/// `rt.builtin`: builtin number `k` of `Builtin::ALL` applied to the arguments.
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
+pub unsafe extern "C" fn rt_builtin(
+    ctx: *mut JitContext,
+    out: *mut Value,
+    args: *const Value,
+    n: i64,
+    k: i32,
+    _f: i32,
+    _l: i64,
+) -> i8 {
+    // SAFETY: called by compiled code with its context, its result slot and `n` argument values.
+    unsafe {
+        let argv = vals(args, n);
+        let Some(&b) = usize::try_from(k).ok().and_then(|k| Builtin::ALL.get(k)) else {
+            return fail(ctx, "internal error: unknown builtin".into());
+        };
+        match ops::builtin(b, argv) {
+            Ok(v) => {
+                put(out, v);
+                0
+            }
+            Err(m) => fail(ctx, m),
+        }
+    }
+}
+
 /// A failed guard: finishes the frame in the interpreter from the guard's deopt state.
 /// # Safety
 /// Only compiled code calls this, with the pointers the module docs describe.
@@ -608,6 +694,9 @@ pub fn address(name: &str) -> Option<*const u8> {
         "rt_closure_new" => rt_closure_new as *const u8,
         "rt_call" => rt_call as *const u8,
         "rt_call_value" => rt_call_value as *const u8,
+        "rt_method" => rt_method as *const u8,
+        "rt_str_concat_take" => rt_str_concat_take as *const u8,
+        "rt_builtin" => rt_builtin as *const u8,
         "rt_deopt" => rt_deopt as *const u8,
         _ => return None,
     })
