@@ -201,6 +201,73 @@ fn runtime_calls_in_compiled_code_agree() {
     );
 }
 
+/// Loops are not compiled on entry: a loop that gets hot in the interpreter continues in
+/// compiled code after 5 back edges (on-stack replacement).
+fn osr() -> Config {
+    let mut c = Config {
+        native_stack_bytes: ruchy_runtime::BIG_NATIVE_STACK,
+        ..Config::default()
+    };
+    c.jit.eager_loops = false;
+    c.jit.backedge_threshold = 5;
+    c
+}
+
+/// Runs `src` with [`osr`] and returns the number of loops entered by OSR.
+fn osr_entries(src: &str) -> u64 {
+    let src = src.to_string();
+    on_big_stack(move || {
+        let file = SourceFile::new("t.ruchy", src);
+        let module = compile(&file);
+        let mut out = vec![];
+        let mut interp = Interpreter::new(&module, osr(), &mut out);
+        let _ = interp.run_main();
+        interp.flush();
+        interp.tiering.osr_entries
+    })
+}
+
+#[test]
+fn hot_loops_continue_in_compiled_code() {
+    // A top-level loop (state: a counter, a string, an array, values defined before it) and a
+    // loop nested in two others (its header's live values include the enclosing loops'
+    // variables, which those loops redefine): both continue compiled, with the interpreter's
+    // output.
+    let src = "fun grid(n) { let mut total = 0\n let mut y = 0\n while y < n { let mut x = 0\n \
+                 while x < n { let mut j = 0\n while j < 3 { total = total + x * y + j\n j = j + 1 }\n x = x + 1 }\n \
+                 y = y + 1 }\n total }\n\
+               println(grid(30), grid(5))\n\
+               let k = 7\nlet label = \"n=\"\nlet mut s = \"\"\nlet mut xs = []\nlet mut i = 0\n\
+               while i < 200 { xs.push(i * k)\n if i % 50 == 0 { s = s + label + i + \";\" }\n i = i + 1 }\n\
+               println(s, len(xs), xs[199])\n";
+    let (out, _, _) = same_as_tier0(src, osr());
+    assert_eq!(out.stdout, "570375 375\nn=0;n=50;n=100;n=150; 200 1393\n");
+    assert!(osr_entries(src) >= 2, "loops were entered by OSR");
+}
+
+#[test]
+fn errors_and_deoptimization_after_osr_match_the_interpreter() {
+    // After OSR: a guard fails on a string element (the rest runs interpreted, from the OSR
+    // variant), then an overflow error inside a loop entered by OSR, reported with the caller
+    // that is still interpreted.
+    let src = "fun total(xs) { let mut t = 0\n let mut i = 0\n while i < len(xs) { t = t + xs[i]\n i = i + 1 }\n t }\n\
+               let mut ys = []\nfor i in 0..40 { ys.push(i) }\n\
+               println(total(ys))\n\
+               ys.push(\"!\")\nys.push(1)\n\
+               println(total(ys))\n\
+               fun grow(n) { let mut v = 1\n let mut i = 0\n while i < n { v = v * 3\n i = i + 1 }\n v }\n\
+               fun outer() { grow(100) }\n\
+               println(outer())\n";
+    let (out, _, _) = same_as_tier0(src, osr());
+    assert!(out.stdout.starts_with("780\n"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("Cannot add") || out.stderr.contains("Integer overflow"),
+        "{}",
+        out.stderr
+    );
+    assert!(osr_entries(src) >= 1);
+}
+
 #[test]
 fn errors_in_compiled_code_match_the_interpreter() {
     // Overflow, division by zero, bounds and type errors raised in compiled frames, with the

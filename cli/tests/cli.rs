@@ -336,6 +336,27 @@ fn stats_show_tiers_compile_times_and_reasons() {
 }
 
 #[test]
+fn hot_loop_enters_compiled_code_with_backedge_threshold() {
+    let src =
+        "let mut s = 0\nlet mut i = 0\nwhile i < 1000 { s = s + i\n i = i + 1 }\nprintln(s)\n";
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ruchy"));
+    cmd.args(["run", "--backedge-threshold=50", "--stats", "-"])
+        .env("RUCHY_JIT", "eager_loops=0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let _ = child.stdin.take().unwrap().write_all(src.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(text(&out.stdout), "499500\n");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("; 1 loops entered by on-stack replacement"),
+        "{err}"
+    );
+}
+
+#[test]
 fn emit_clif_and_perf_map() {
     let src = "fun sq(x) { x * x }\nprintln(sq(7))\n";
     let out = ruchy(

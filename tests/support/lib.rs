@@ -174,10 +174,16 @@ pub fn check(path: &Path, got: &Outcome, exp: &Expected) -> Result<(), String> {
 pub fn executors() -> Vec<(&'static str, Config)> {
     let mut forced = Config::default();
     forced.jit.tier1_threshold = 0;
+    // Loops are not compiled on entry, and a loop running in the interpreter is entered in
+    // compiled code after 3 back edges: on-stack replacement everywhere it can happen.
+    let mut osr = Config::default();
+    osr.jit.eager_loops = false;
+    osr.jit.backedge_threshold = 3;
     vec![
         ("tier0", Config::tier0()),
         ("tier1", forced),
         ("auto", Config::default()),
+        ("osr", osr),
     ]
 }
 

@@ -91,7 +91,8 @@ struct RunArgs {
     /// Argument type signatures compiled per function before it counts as megamorphic.
     #[arg(long)]
     max_specializations_per_function: Option<usize>,
-    /// Back edges of a running loop before it would be compiled (needs OSR, tier 2).
+    /// Back edges of a loop running in the interpreter before the rest of that call continues
+    /// in compiled code (on-stack replacement); 0 never does it.
     #[arg(long)]
     backedge_threshold: Option<u64>,
     /// Write /tmp/perf-PID.map so `perf report` names compiled Ruchy functions.

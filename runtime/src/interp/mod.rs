@@ -130,6 +130,11 @@ enum Yield {
         sig: crate::profile::TypeSig,
         native: Option<*const u8>,
     },
+    /// The loop at `header` of the current frame got hot: the frame may continue in compiled
+    /// code (on-stack replacement). The state is at the header, ready to resume interpreted.
+    Osr {
+        header: ruchy_ir::Block,
+    },
 }
 
 impl<'o> Interpreter<'o> {
@@ -276,6 +281,28 @@ impl<'o> Interpreter<'o> {
         loop {
             match self.segment(&mut st)? {
                 Yield::Return(v) => return Ok(v),
+                Yield::Osr { header } => {
+                    if let Some(r) = self.enter_osr(&mut st, header) {
+                        // The frame is done: return its result as `cf.return` would.
+                        let v = r?;
+                        let n = self.funcs[st.f.index()].nregs as usize;
+                        let end = (st.base + n).min(self.stack.len());
+                        clear_heap_values(&mut self.stack[st.base.min(end)..end]);
+                        if self.frames.len() == st.base_depth {
+                            return Ok(v);
+                        }
+                        let Some(fr) = self.frames.pop() else {
+                            return Ok(v);
+                        };
+                        st = ExecState {
+                            f: fr.func,
+                            pc: fr.pc as usize,
+                            base: fr.base as usize,
+                            base_depth: st.base_depth,
+                        };
+                        self.stack[st.base + fr.ret as usize] = v;
+                    }
+                }
                 Yield::Call {
                     callee,
                     dst,
@@ -356,6 +383,56 @@ impl<'o> Interpreter<'o> {
                 }
             }
         }
+    }
+
+    /// On-stack replacement of the frame at `st`, whose loop at `header` is hot: runs the rest
+    /// of the call in the compiled OSR variant of its function. `None` when that cannot be done
+    /// (the frame then goes on interpreted); otherwise the frame's result.
+    fn enter_osr(
+        &mut self,
+        st: &mut ExecState,
+        header: ruchy_ir::Block,
+    ) -> Option<Result<Value, RuntimeError>> {
+        let variant = self.tiering.osr_variant(&mut self.module, st.f, header)?;
+        self.decode_new_functions();
+        let fc = &self.funcs[st.f.index()];
+        let mut values = Vec::with_capacity(variant.inputs.len());
+        for v in &variant.inputs {
+            let r = *fc.value_regs.get(v)?;
+            values.push(self.stack.get(st.base + r as usize)?.clone());
+        }
+        let caller_regs = fc.nregs as usize;
+        let sig = Profile::signature(&values);
+        let entry = match self.tiering.decide(variant.func, sig, u64::MAX, true) {
+            Decision::Native(e) => Some(e),
+            Decision::Compile => self.tier_up(variant.func, sig),
+            Decision::Interpret => None,
+        }?;
+        self.tiering.osr_entries += 1;
+        self.profile.record_call(variant.func, &values);
+        let saved_top = self.top;
+        self.top = st.base + caller_regs;
+        let r = self.run_native(entry, &values);
+        self.top = saved_top;
+        Some(r.map_err(|(message, mut frames)| {
+            // The variant's own frames stand for this frame; the interpreted callers follow.
+            let callers = make_error(
+                &self.funcs,
+                &self.frames,
+                st.base_depth,
+                st.f,
+                st.pc,
+                String::new(),
+            );
+            let own = usize::from(!self.funcs[st.f.index()].hidden);
+            frames.extend(callers.stack.into_iter().skip(own));
+            let loc = frames.first().map(|f| f.loc).unwrap_or(SrcLoc::UNKNOWN);
+            RuntimeError {
+                message,
+                loc,
+                stack: frames,
+            }
+        }))
     }
 
     /// Runs compiled code through its boxed entry. On an error, returns the message and the
@@ -492,14 +569,15 @@ impl<'o> Interpreter<'o> {
             }
         }
         out.push_str(&format!(
-            "method cache: {} entries, {} hits, {} misses, {} evictions ({} bytes freed), {} bytes of code; {} deoptimizations\n",
+            "method cache: {} entries, {} hits, {} misses, {} evictions ({} bytes freed), {} bytes of code; {} deoptimizations; {} loops entered by on-stack replacement\n",
             self.tiering.cache.len(),
             self.tiering.hits,
             self.tiering.misses,
             self.tiering.evictions,
             self.tiering.freed_bytes,
             self.tiering.code_bytes(),
-            self.profile.deopts
+            self.profile.deopts,
+            self.tiering.osr_entries
         ));
         if self.config.measure_tiers {
             let total = self.profile.run_time.as_secs_f64() * 1e3;
@@ -705,6 +783,12 @@ impl<'o> Interpreter<'o> {
         let mut base = st.base;
         let mut pc: usize = st.pc;
         let jit_on = tiering.enabled();
+        // Back edges after which a loop tries to continue compiled (0: never).
+        let osr_at = if jit_on {
+            tiering.config.backedge_threshold
+        } else {
+            0
+        };
 
         macro_rules! reg {
             ($r:expr) => {
@@ -1030,8 +1114,21 @@ impl<'o> Interpreter<'o> {
                 }
                 Op::Jump { target } => pc = target as usize,
                 Op::JumpBack { target, counter } => {
-                    profile.backedges[counter as usize] += 1;
+                    let n = profile.backedges[counter as usize] + 1;
+                    profile.backedges[counter as usize] = n;
                     pc = target as usize;
+                    if n == osr_at {
+                        let header = fc.loop_headers.iter().find(|&&(_, c)| c == counter);
+                        if let Some(&(header, _)) = header {
+                            *st = ExecState {
+                                f,
+                                pc,
+                                base,
+                                base_depth,
+                            };
+                            return Ok(Yield::Osr { header });
+                        }
+                    }
                 }
                 Op::BrIf { cond, then, els } => {
                     pc = match reg!(cond) {

@@ -7,6 +7,7 @@
 //! which the helpers re-enter for calls to interpreted functions and for deoptimization.
 
 pub mod helpers;
+pub mod osr;
 
 use crate::profile::TypeSig;
 use crate::value::Value;
@@ -28,8 +29,8 @@ pub struct JitConfig {
     pub tier2_threshold: u64,
     pub max_cached_methods: usize,
     pub max_specializations_per_function: usize,
-    /// Back edges before a running loop would be compiled (needs on-stack replacement, which
-    /// the optimizing tier brings).
+    /// Back edges of a loop in an interpreted frame after which the rest of that call runs
+    /// compiled, entered at the loop header (on-stack replacement; 0 never does it).
     pub backedge_threshold: u64,
     /// Whether compilation is enabled at all (`--tier=0` disables it).
     pub enabled: bool,
@@ -159,6 +160,10 @@ pub struct Tiering {
     fast: Vec<(TypeSig, usize)>,
     /// Per function: calls that went to compiled code.
     fast_hits: Vec<u64>,
+    /// OSR variants made so far, by function and loop header (`None`: none can be made).
+    osr: HashMap<(FuncId, ruchy_ir::Block), Option<osr::OsrVariant>>,
+    /// Loops entered through OSR.
+    pub osr_entries: u64,
 }
 
 impl Tiering {
@@ -191,7 +196,34 @@ impl Tiering {
             backend_error,
             fast: vec![],
             fast_hits: vec![],
+            osr: HashMap::new(),
+            osr_entries: 0,
         }
+    }
+
+    /// The OSR variant of `f` entered at loop header `header` (made on first request); `None`
+    /// when it cannot be made, with the reason in `f`'s report.
+    pub fn osr_variant(
+        &mut self,
+        module: &mut Module,
+        f: FuncId,
+        header: ruchy_ir::Block,
+    ) -> Option<osr::OsrVariant> {
+        if let Some(v) = self.osr.get(&(f, header)) {
+            return v.clone();
+        }
+        let made = osr::make_variant(module, f, header);
+        let v = match made {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.report(f)
+                    .reasons
+                    .push(format!("no on-stack replacement at {header}: {e}"));
+                None
+            }
+        };
+        self.osr.insert((f, header), v.clone());
+        v
     }
 
     pub fn enabled(&self) -> bool {
