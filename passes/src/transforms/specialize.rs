@@ -219,12 +219,15 @@ pub fn specialize_function_limited(
     let mut sp = Specializer::new(module);
     sp.max_per_function = max_per_function;
     let k = sp.request(module, func, sig.to_vec());
+    let existing = k.and_then(|k| sp.specs[k].existing);
     let r = sp.finish(module);
-    let id = k.and_then(|_| {
-        r.created
-            .iter()
-            .find(|(key, _)| key.0 == func && key.1 == sig)
-            .map(|(_, id)| *id)
+    let id = existing.or_else(|| {
+        k.and_then(|_| {
+            r.created
+                .iter()
+                .find(|(key, _)| key.0 == func && key.1 == sig)
+                .map(|(_, id)| *id)
+        })
     });
     (id, r)
 }
@@ -251,6 +254,9 @@ struct Spec {
     /// Calls redirected to specializations: call instruction → spec index.
     calls: HashMap<Inst, usize>,
     ret: Abs,
+    /// A typed specialization for `(orig, sig)` already in the module (made by an earlier run,
+    /// such as the runtime's): calls go to it, and nothing is inferred or written for it.
+    existing: Option<FuncId>,
 }
 
 struct Specializer {
@@ -291,6 +297,25 @@ impl Specializer {
         {
             return None;
         }
+        // Reuse a typed specialization an earlier run made (the runtime specializes one
+        // function at a time: a callee compiled on its own before its caller).
+        if let Some(id) = module.func_by_name(&spec_name(&func.name, &sig)) {
+            let g = &module.funcs[id];
+            if g.level != Level::Dyn && g.params == sig {
+                let k = self.specs.len();
+                self.specs.push(Spec {
+                    orig: f,
+                    sig: sig.clone(),
+                    types: HashMap::new(),
+                    speculate: BTreeMap::new(),
+                    calls: HashMap::new(),
+                    ret: Some(g.ret),
+                    existing: Some(id),
+                });
+                self.index.insert((f, sig), k);
+                return Some(k);
+            }
+        }
         let n = self.per_func.entry(f).or_default();
         if *n >= self.max_per_function || self.specs.len() >= MAX_SPECIALIZATIONS {
             return None;
@@ -304,6 +329,7 @@ impl Specializer {
             speculate: BTreeMap::new(),
             calls: HashMap::new(),
             ret: None,
+            existing: None,
         });
         self.index.insert((f, sig), k);
         Some(k)
@@ -333,6 +359,10 @@ impl Specializer {
             let mut changed = false;
             let mut k = 0;
             while k < self.specs.len() {
+                if self.specs[k].existing.is_some() {
+                    k += 1;
+                    continue;
+                }
                 let old = self.specs[k].ret;
                 self.infer(module, k);
                 if self.specs[k].ret != old {
@@ -354,6 +384,10 @@ impl Specializer {
         // Declare every specialization first so calls between them can refer to ids.
         let mut ids = vec![];
         for s in &self.specs {
+            if let Some(id) = s.existing {
+                ids.push(id);
+                continue;
+            }
             let orig = &module.funcs[s.orig];
             let name = unique_name(module, &spec_name(&orig.name, &s.sig));
             let mut f = Function::new(name, s.sig.clone(), orig.ret, Level::Dyn);
@@ -365,6 +399,9 @@ impl Specializer {
             ids.push(module.add_function(f));
         }
         for (k, s) in self.specs.iter().enumerate() {
+            if s.existing.is_some() {
+                continue;
+            }
             let (func, stats) = rewrite(module, k, &self.specs, &ids);
             result.rewritten += stats.rewritten;
             result.guards += stats.guards;
