@@ -269,6 +269,33 @@ fn errors_and_deoptimization_after_osr_match_the_interpreter() {
 }
 
 #[test]
+fn code_that_keeps_deoptimizing_is_given_up() {
+    // `total` is compiled for arrays of ints (its elements guarded as ints), then called over
+    // and over with an array holding a string: after `max_deopts` failed guards the interpreter
+    // stops calling that code, instead of deoptimizing on every call.
+    let src = "fun total(xs) { let mut t = 0\n for x in xs { t = t + x }\n t }\n\
+               for i in 0..20 { total([i, 1]) }\n\
+               let mut s = \"\"\n\
+               for i in 0..300 { s = total([i, \"x\"]) }\n\
+               println(s)\n";
+    let mut config = Config {
+        native_stack_bytes: ruchy_runtime::BIG_NATIVE_STACK,
+        ..Config::default()
+    };
+    config.jit.max_deopts = 10;
+    let (out, stats, deopts) = same_as_tier0(src, config);
+    assert_eq!(out.stdout, "299x\n");
+    assert!(
+        (10..20).contains(&deopts),
+        "deoptimized {deopts} times for 300 unstable calls"
+    );
+    assert!(
+        stats.contains("deoptimized 10 times: stays interpreted"),
+        "{stats}"
+    );
+}
+
+#[test]
 fn errors_in_compiled_code_match_the_interpreter() {
     // Overflow, division by zero, bounds and type errors raised in compiled frames, with the
     // same message, position and call stack.

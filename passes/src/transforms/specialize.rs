@@ -619,6 +619,10 @@ impl Specializer {
                 for &a in &d.args {
                     sig.push(ty(a)?);
                 }
+                if is_prelude_iter(module, callee) && matches!(sig[..], [Type::Array(_)]) {
+                    // `for x in xs` over an array: `iter` returns the array itself.
+                    return Some(sig[0]);
+                }
                 let useful = sig.is_empty() || sig.iter().any(|t| t.is_concrete());
                 let target = &module.funcs[callee];
                 if !useful || target.level != Level::Dyn {
@@ -683,6 +687,9 @@ struct RewriteStats {
 fn rewrite(module: &Module, k: usize, specs: &[Spec], ids: &[FuncId]) -> (Function, RewriteStats) {
     let s = &specs[k];
     let orig = &module.funcs[s.orig];
+    let iter_fn = module
+        .func_by_name("prelude.iter")
+        .filter(|&g| is_prelude_iter(module, g));
     let mut f = orig.clone();
     f.name = module.funcs[ids[k]].name.clone();
     f.attrs.frozen = false;
@@ -758,7 +765,7 @@ fn rewrite(module: &Module, k: usize, specs: &[Spec], ids: &[FuncId]) -> (Functi
                     *a = utils::resolve_alias(&alias, *a);
                 }
             }
-            match rewrite_inst(&mut f, i, s, specs, ids, &mut out) {
+            match rewrite_inst(&mut f, i, s, specs, ids, iter_fn, &mut out) {
                 Rewritten::Same => out.push(i),
                 Rewritten::Replaced => stats.rewritten += 1,
                 Rewritten::Alias(v) => {
@@ -849,6 +856,17 @@ fn module_ret(module: &Module, specs: &[Spec], ids: &[FuncId], f: FuncId) -> Typ
     }
 }
 
+/// The prelude's `iter(xs)`, which `for x in xs` calls: it returns `xs` itself unless `xs` is a
+/// string (then its characters). `specialize` knows that meaning, so a loop over an array keeps
+/// the array's type (the prelude is part of the front end, and `for` over arrays is tested on
+/// every tier).
+fn is_prelude_iter(module: &Module, f: FuncId) -> bool {
+    module
+        .funcs
+        .get(f)
+        .is_some_and(|g| g.attrs.hidden && g.name == "prelude.iter" && g.params.len() == 1)
+}
+
 fn loc_text(loc: SrcLoc, b: Block) -> String {
     if loc.is_known() {
         loc.to_string()
@@ -867,12 +885,14 @@ enum Rewritten {
 }
 
 /// Rewrites one instruction for the known operand types, pushing replacements to `out`.
+#[allow(clippy::too_many_arguments)]
 fn rewrite_inst(
     f: &mut Function,
     i: Inst,
     s: &Spec,
     specs: &[Spec],
     ids: &[FuncId],
+    iter_fn: Option<FuncId>,
     out: &mut Vec<Inst>,
 ) -> Rewritten {
     let d = f.dfg.insts[i].clone();
@@ -1144,6 +1164,11 @@ fn rewrite_inst(
             ) =>
         {
             Rewritten::Alias(emit!(f, CallIndirect, &d.args, Imm::None, Type::Any))
+        }
+        Call if matches!(d.imm, Imm::Func(c) if Some(c) == iter_fn)
+            && matches!(a0.map(|a| ty(f, a)), Some(Type::Array(_))) =>
+        {
+            Rewritten::Alias(d.args[0])
         }
         Call => {
             if let Some(&k) = s.calls.get(&i) {

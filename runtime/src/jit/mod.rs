@@ -39,6 +39,10 @@ pub struct JitConfig {
     /// Append `START SIZE name` lines for compiled code to `/tmp/perf-PID.map`, so `perf report`
     /// names Ruchy functions.
     pub perf_map: bool,
+    /// Deoptimizations of one compiled specialization after which the interpreter stops
+    /// calling it (its signature stays interpreted): type instability that its guards keep
+    /// running into (0: never give up on it).
+    pub max_deopts: u64,
 }
 
 impl Default for JitConfig {
@@ -52,6 +56,7 @@ impl Default for JitConfig {
             enabled: true,
             eager_loops: true,
             perf_map: false,
+            max_deopts: 50,
         }
     }
 }
@@ -76,6 +81,7 @@ impl JitConfig {
                 }
                 "backedge_threshold" => self.backedge_threshold = n,
                 "eager_loops" => self.eager_loops = n != 0,
+                "max_deopts" => self.max_deopts = n,
                 other => return Err(format!("unknown JIT setting `{other}`")),
             }
         }
@@ -164,6 +170,8 @@ pub struct Tiering {
     osr: HashMap<(FuncId, ruchy_ir::Block), Option<osr::OsrVariant>>,
     /// Loops entered through OSR.
     pub osr_entries: u64,
+    /// Deoptimizations per compiled specialization.
+    deopts_by_spec: HashMap<FuncId, u64>,
 }
 
 impl Tiering {
@@ -198,7 +206,41 @@ impl Tiering {
             fast_hits: vec![],
             osr: HashMap::new(),
             osr_entries: 0,
+            deopts_by_spec: HashMap::new(),
         }
+    }
+
+    /// A guard of compiled specialization `spec` failed. At `max_deopts` failures, the
+    /// interpreter stops calling that code: its `(function, signature)` entry keeps no code, so
+    /// later calls with that signature are interpreted instead of deoptimizing every time. The
+    /// code itself stays (it may be running, and compiled callers reach it through its cell).
+    pub fn note_deopt(&mut self, spec: FuncId) {
+        let n = self.deopts_by_spec.entry(spec).or_default();
+        *n += 1;
+        if *n != self.config.max_deopts {
+            return;
+        }
+        let n = *n;
+        let key = self
+            .cache
+            .iter()
+            .find(|(_, e)| e.spec == spec && e.code.is_some())
+            .map(|(k, _)| *k);
+        let Some(key) = key else { return };
+        if let Some(e) = self.cache.peek_mut(&key) {
+            if let Some(code) = e.code.take() {
+                self.pinned_code.push(code);
+            }
+            e.reason = Some(format!("deoptimized {n} times"));
+        }
+        for e in self.fast.iter_mut() {
+            *e = (0, 0);
+        }
+        let msg = format!(
+            "signature {} deoptimized {n} times: stays interpreted",
+            crate::profile::Profile::describe(key.1)
+        );
+        self.report(key.0).reasons.push(msg);
     }
 
     /// The OSR variant of `f` entered at loop header `header` (made on first request); `None`
