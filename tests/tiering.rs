@@ -271,12 +271,14 @@ fn errors_and_deoptimization_after_osr_match_the_interpreter() {
 #[test]
 fn code_that_keeps_deoptimizing_is_given_up() {
     // `total` is compiled for arrays of ints (its elements guarded as ints), then called over
-    // and over with an array holding a string: after `max_deopts` failed guards the interpreter
-    // stops calling that code, instead of deoptimizing on every call.
+    // and over with an array holding a string from interpreted code (`u * u` on a value of
+    // unknown type keeps the top level interpreted): after `max_deopts` failed guards the
+    // interpreter stops calling that code, instead of deoptimizing on every call.
     let src = "fun total(xs) { let mut t = 0\n for x in xs { t = t + x }\n t }\n\
                for i in 0..20 { total([i, 1]) }\n\
                let mut s = \"\"\n\
-               for i in 0..300 { s = total([i, \"x\"]) }\n\
+               let mut u = 0\n\
+               for i in 0..300 { s = total([i, \"x\"])\n if i > 1000 { u = \"never\" }\n u = u * u }\n\
                println(s)\n";
     let mut config = Config {
         native_stack_bytes: ruchy_runtime::BIG_NATIVE_STACK,
@@ -348,12 +350,12 @@ fn megamorphic_functions_stay_interpreted_for_rare_signatures() {
 
 #[test]
 fn lru_eviction_frees_code_and_a_later_call_recompiles() {
-    // At the top level, `tag` may hold an int or a string, so the top level stays interpreted
-    // and calls each function through the method cache.
+    // At the top level, `tag` may hold an int or a string and `tag * tag` has no typed form,
+    // so the top level stays interpreted and calls each function through the method cache.
     let src = "fun a(x) { x + 1 }\nfun b(x) { x + 2 }\nfun c(x) { x + 3 }\n\
                let mut s = 0\n\
                let mut tag = 0\n\
-               for i in 0..5 { s = s + a(i) + b(i) + c(i)\n if i > 100 { tag = \"never\" } }\n\
+               for i in 0..5 { s = s + a(i) + b(i) + c(i)\n if i > 100 { tag = \"never\" }\n tag = tag * tag }\n\
                println(s, tag)\n";
     let mut cfg = forced();
     cfg.jit.max_cached_methods = 1;

@@ -18,12 +18,12 @@
 //! * Branches: argument count equals the target's parameter count, and each argument's type
 //!   fits ([`Type::fits`]) the parameter's type.
 //! * Levels: `dyn` allows every op except lowered-only ones; `typed` forbids `dyn` ops and
-//!   lowered-only ops; `lowered` forbids `dyn` ops. At `typed` and `lowered`, block parameters and
-//!   results must have concrete types, with these pragmatic exceptions, which are the polymorphic
-//!   sources of `any` values: the entry block's parameters (the function's parameters: callers
-//!   such as closures called through `dyn.call` pass boxed values), results of `func.call` to a
-//!   function returning `any`, of `func.call_indirect`, of `array.get` on an `array<any>`, of
-//!   `mem.global_load` and of `mem.cell_load`.
+//!   lowered-only ops; `lowered` forbids `dyn` ops. At `typed` and `lowered`, results must have
+//!   concrete types, with these exceptions, which are the polymorphic sources of `any` values:
+//!   results of `func.call` to a function returning `any`, of `func.call_indirect`, `rt.method`,
+//!   `rt.builtin`, of `array.get` on an `array<any>`, of `mem.global_load` and of
+//!   `mem.cell_load`. Parameters (of the function and of blocks) may be `any`: they pass such
+//!   values on, and only ops that accept `any` operands can use them.
 //! * Ops: the immediate matches [`Opcode::imm_kind`]; a result exists iff
 //!   [`Opcode::has_result`]; operand counts and types follow each op's contract (see
 //!   `check_op`). `dyn` ops take operands of any type and produce `any`, except `dyn.cmp`,
@@ -349,14 +349,10 @@ impl<'a> FuncVerifier<'a> {
                         d.def
                     ),
                 ),
-                Some(d) => {
-                    if f.level >= Level::Typed && b != entry && !d.ty.is_concrete() {
-                        self.err_block(
-                            b,
-                            format!("parameter {v} has type any at level {}", f.level),
-                        );
-                    }
-                }
+                // Block parameters may be `any` at every level: they carry the `any` values of
+                // the polymorphic sources around loops and joins (only ops that accept `any`
+                // can use them at the typed levels, which the op checks enforce).
+                Some(_) => {}
             }
         }
         let insts = f.layout.block_insts(b);

@@ -319,14 +319,22 @@ fn levels() {
         &func("typed", "i64", "any", "  %v1 = array.new %v0 : array<i64>\n  %v2 = array.get %v1, %v0 : any\n  cf.return %v2\n"),
         "result %v2 has type any at level typed",
     );
+    // A block parameter may carry an `any` around (a loop over values of unknown type), but a
+    // typed op cannot use it.
+    accepts(&func(
+        "lowered",
+        "any",
+        "any",
+        "  cf.br ^bb1(%v0)\n^bb1(%v1: any):\n  cf.return %v1\n",
+    ));
     rejects(
         &func(
-            "lowered",
-            "i64",
+            "typed",
             "any",
-            "  cf.br ^bb1(%v0)\n^bb1(%v1: any):\n  cf.return %v1\n",
+            "i64",
+            "  cf.br ^bb1(%v0)\n^bb1(%v1: any):\n  %v2 = arith.addi %v1, %v1 : i64\n  cf.return %v2\n",
         ),
-        "parameter %v1 has type any at level lowered",
+        "operand 0 (%v1) of `arith.addi` has type any",
     );
     // The polymorphic sources of `any` are allowed.
     accepts(&func(
