@@ -295,6 +295,33 @@ fn code_that_keeps_deoptimizing_is_given_up() {
         stats.contains("deoptimized 10 times: stays interpreted"),
         "{stats}"
     );
+    // The same from compiled code (the top level is compiled this time and calls `total`
+    // through its cell): the cell is pointed at a stand-in that runs `total` interpreted.
+    let src = "fun total(xs) { let mut t = 0\n for x in xs { t = t + x }\n t }\n\
+               for i in 0..20 { total([i, 1]) }\n\
+               let mut s = \"\"\n\
+               for i in 0..300 { s = total([i, \"x\"]) }\n\
+               println(s)\n";
+    let mut config = forced();
+    config.jit.max_deopts = 10;
+    let (out, stats, deopts) = same_as_tier0(src, config);
+    assert_eq!(out.stdout, "299x\n");
+    assert!(
+        (10..20).contains(&deopts),
+        "deoptimized {deopts} times for 300 unstable calls from compiled code: {stats}"
+    );
+}
+
+#[test]
+fn int_float_comparisons_stay_exact_in_compiled_code() {
+    // i64::MAX < i64::MAX + 0.0 holds (2^63 - 1 < 2^63): converting the int to a float first
+    // would make them equal. Found by the differential test.
+    let src = "fun f(a, b) { if b < (b + a) { a } else { b } }\n\
+               for i in 0..3 { println(f(i * 1.5, 9223372036854775807), f(i * 1.5, 10)) }\n\
+               fun g(x) { x < 10 }\n\
+               println(g(9.5), g(10.5))\n";
+    let (out, _, _) = same_as_tier0(src, forced());
+    assert_eq!(out.stdout, "0.0 10\n1.5 1.5\n3.0 3.0\ntrue false\n");
 }
 
 #[test]

@@ -216,6 +216,110 @@ impl Backend for CraneliftBackend {
         })
     }
 
+    fn compile_fallback(
+        &mut self,
+        module: &Module,
+        spec: FuncId,
+        target: FuncId,
+        abi: &mut dyn RuntimeAbi,
+    ) -> Result<CompiledFunction, CompileError> {
+        let start = Instant::now();
+        let f = &module.funcs[spec];
+        if !returns_in_memory(f) {
+            return Err(CompileError(format!(
+                "@{} returns in a register: no interpreter fallback",
+                f.name
+            )));
+        }
+        let mut jit = self.new_module(abi)?;
+        let ptr = jit.target_config().pointer_type();
+        let sig = native_signature(&jit, f);
+        let name = format!("{}#{}.fallback", f.name, spec.index());
+        let id = jit
+            .declare_function(&name, Linkage::Local, &sig)
+            .map_err(|e| CompileError(e.to_string()))?;
+        let call_sig = {
+            let h = HELPERS
+                .iter()
+                .find(|h| h.name == "rt_call")
+                .ok_or_else(|| CompileError("no rt_call helper".into()))?;
+            let mut s = jit.make_signature();
+            for &a in h.params {
+                s.params.push(AbiParam::new(arg_type(a, ptr)));
+            }
+            if let Some(r) = h.ret {
+                s.returns.push(AbiParam::new(arg_type(r, ptr)));
+            }
+            s
+        };
+        let rt_call = jit
+            .declare_function("rt_call", Linkage::Import, &call_sig)
+            .map_err(|e| CompileError(e.to_string()))?;
+        let mut ctx = jit.make_context();
+        ctx.func.signature = sig;
+        ctx.func.name = UserFuncName::user(0, id.as_u32());
+        let mut fbc = FunctionBuilderContext::new();
+        {
+            let mut b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
+            let entry = b.create_block();
+            b.append_block_params_for_function_params(entry);
+            b.switch_to_block(entry);
+            let p = b.block_params(entry).to_vec();
+            let (cx, out) = (p[0], p[p.len() - 1]);
+            let n = f.params.len();
+            let ss = b.create_sized_stack_slot(StackSlotData::new(
+                StackSlotKind::ExplicitSlot,
+                16 * n.max(1) as u32,
+                4,
+            ));
+            let args = b.ins().stack_addr(ptr, ss, 0);
+            let flags = MemFlagsData::trusted();
+            for (k, &t) in f.params.iter().enumerate() {
+                let off = 16 * k as i32;
+                let v = p[k + 1];
+                if repr_of(t) == Repr::Memory {
+                    // A bitwise copy of the caller's value: borrowed, never dropped.
+                    let tag = b.ins().load(types::I64, flags, v, 0);
+                    let payload = b.ins().load(types::I64, flags, v, 8);
+                    b.ins().store(flags, tag, args, off);
+                    b.ins().store(flags, payload, args, off + 8);
+                } else {
+                    let slot = b.ins().iadd_imm_s(args, off as i64);
+                    store_boxed_raw(&mut b, slot, v, t);
+                }
+            }
+            let callee = jit.declare_func_in_func(rt_call, b.func);
+            let tid = b.ins().iconst(types::I32, target.index() as i64);
+            let count = b.ins().iconst(types::I64, n as i64);
+            let fid = b.ins().iconst(types::I32, spec.index() as i64);
+            let loc = b.ins().iconst(types::I64, pack_loc(f.loc));
+            let call = b.ins().call(callee, &[cx, out, tid, args, count, fid, loc]);
+            let status = b.inst_results(call)[0];
+            b.ins().return_(&[status]);
+            b.seal_all_blocks();
+            b.finalize(jit.target_config());
+        }
+        jit.define_function(id, &mut ctx)
+            .map_err(|e| CompileError(format!("cranelift rejected the fallback: {e:?}")))?;
+        let code_size = ctx
+            .compiled_code()
+            .map(|c| c.code_info().total_size as usize)
+            .unwrap_or(0);
+        jit.clear_context(&mut ctx);
+        jit.finalize_definitions()
+            .map_err(|e| CompileError(e.to_string()))?;
+        let typed_entry = jit.get_finalized_function(id);
+        Ok(CompiledFunction {
+            func: spec,
+            typed_entry,
+            boxed_entry: std::ptr::null(),
+            code_size,
+            compile_time: start.elapsed(),
+            trap_sites: vec![],
+            handle: CodeHandle(Box::new(jit)),
+        })
+    }
+
     fn free(&mut self, code: CompiledFunction) {
         if let Ok(jit) = code.handle.0.downcast::<JITModule>() {
             // SAFETY: the runtime calls `free` only once nothing can run this code anymore: its

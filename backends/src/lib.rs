@@ -87,6 +87,17 @@ pub trait Backend {
     /// Frees the memory of compiled code. The caller guarantees that nothing runs it anymore
     /// and no indirection cell points into it.
     fn free(&mut self, code: CompiledFunction);
+    /// A stand-in for compiled `spec` (which must return in memory): code with the same typed
+    /// entry that has the runtime run `target` (its original) in the interpreter. The runtime
+    /// puts it in `spec`'s indirection cell when it gives up on `spec`'s code, so compiled
+    /// callers stop entering it. Its boxed entry is null: the interpreter never calls it.
+    fn compile_fallback(
+        &mut self,
+        module: &Module,
+        spec: FuncId,
+        target: FuncId,
+        abi: &mut dyn RuntimeAbi,
+    ) -> Result<CompiledFunction, CompileError>;
     /// A text form of the code for a function: the backend's own IR (`--emit=clif`) or the
     /// machine code it generates (`--emit=asm`).
     fn emit_text(

@@ -175,10 +175,12 @@ pub fn executors() -> Vec<(&'static str, Config)> {
     let mut forced = Config::default();
     forced.jit.tier1_threshold = 0;
     // Loops are not compiled on entry, and a loop running in the interpreter is entered in
-    // compiled code after 3 back edges: on-stack replacement everywhere it can happen.
+    // compiled code after 3 back edges: on-stack replacement everywhere it can happen. And
+    // compiled code is given up at its first deoptimization (interpreter fallbacks).
     let mut osr = Config::default();
     osr.jit.eager_loops = false;
     osr.jit.backedge_threshold = 3;
+    osr.jit.max_deopts = 1;
     vec![
         ("tier0", Config::tier0()),
         ("tier1", forced),

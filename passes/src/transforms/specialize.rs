@@ -1020,6 +1020,16 @@ fn rewrite_inst(
             if ta == Type::I64 && tb == Type::I64 {
                 return Rewritten::Alias(emit!(f, CmpI, &[a, b], Imm::Cmp(pred), Type::Bool));
             }
+            // An int compared with a float is compared exactly (`i64::MAX < 2^63` holds), so it
+            // may only be converted to a float when that conversion is exact: a constant within
+            // ±2^53. Otherwise the comparison stays dynamic.
+            let exact = |f: &Function, v: Value, t: Type| {
+                t == Type::F64
+                    || utils::const_int(f, v).is_some_and(|c| c.unsigned_abs() <= 1u64 << 53)
+            };
+            if num(ta) && num(tb) && !(exact(f, a, ta) && exact(f, b, tb)) {
+                return Rewritten::Same;
+            }
             if num(ta) && num(tb) {
                 let fa = if ta == Type::I64 {
                     emit!(f, IToF, &[a], Imm::None, Type::F64)

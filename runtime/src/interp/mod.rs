@@ -722,7 +722,7 @@ impl<'o> Interpreter<'o> {
             .and_then(|d| d.deopt.clone())
             .ok_or_else(|| internal("deopt without a deopt state"))?;
         self.profile.deopts += 1;
-        self.tiering.note_deopt(f);
+        self.tiering.note_deopt(&self.module, f);
         let target = &self.funcs[ds.func.index()];
         let pc = *target
             .inst_pcs

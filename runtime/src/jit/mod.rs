@@ -172,6 +172,8 @@ pub struct Tiering {
     pub osr_entries: u64,
     /// Deoptimizations per compiled specialization.
     deopts_by_spec: HashMap<FuncId, u64>,
+    /// Signatures whose compiled code deoptimized too often: interpreted from then on.
+    given_up: HashSet<(FuncId, TypeSig)>,
 }
 
 impl Tiering {
@@ -207,6 +209,7 @@ impl Tiering {
             osr: HashMap::new(),
             osr_entries: 0,
             deopts_by_spec: HashMap::new(),
+            given_up: HashSet::new(),
         }
     }
 
@@ -214,33 +217,59 @@ impl Tiering {
     /// interpreter stops calling that code: its `(function, signature)` entry keeps no code, so
     /// later calls with that signature are interpreted instead of deoptimizing every time. The
     /// code itself stays (it may be running, and compiled callers reach it through its cell).
-    pub fn note_deopt(&mut self, spec: FuncId) {
+    pub fn note_deopt(&mut self, module: &Module, spec: FuncId) {
         let n = self.deopts_by_spec.entry(spec).or_default();
         *n += 1;
         if *n != self.config.max_deopts {
             return;
         }
         let n = *n;
-        let key = self
+        let orig = original_of(module, spec);
+        let sig = module
+            .funcs
+            .get(spec)
+            .and_then(|f| signature_of_types(&f.params));
+        // Interpreted callers: the signature is no longer dispatched to compiled code.
+        let cached = self
             .cache
             .iter()
             .find(|(_, e)| e.spec == spec && e.code.is_some())
             .map(|(k, _)| *k);
-        let Some(key) = key else { return };
-        if let Some(e) = self.cache.peek_mut(&key) {
-            if let Some(code) = e.code.take() {
-                self.pinned_code.push(code);
+        if let Some(key) = cached {
+            if let Some(e) = self.cache.peek_mut(&key) {
+                if let Some(code) = e.code.take() {
+                    self.pinned_code.push(code);
+                }
+                e.reason = Some(format!("deoptimized {n} times"));
             }
-            e.reason = Some(format!("deoptimized {n} times"));
         }
         for e in self.fast.iter_mut() {
             *e = (0, 0);
         }
-        let msg = format!(
-            "signature {} deoptimized {n} times: stays interpreted",
-            crate::profile::Profile::describe(key.1)
-        );
-        self.report(key.0).reasons.push(msg);
+        if let Some(sig) = cached.map(|k| k.1).or(sig) {
+            self.given_up.insert((orig, sig));
+            let msg = format!(
+                "signature {} deoptimized {n} times: stays interpreted",
+                crate::profile::Profile::describe(sig)
+            );
+            self.report(orig).reasons.push(msg);
+        }
+        // Compiled callers reach the code through its cell: point the cell at a stand-in that
+        // runs the original in the interpreter, so they stop deoptimizing too.
+        if self.cells.contains_key(&spec) {
+            if let Some(backend) = self.backend.as_mut() {
+                let mut abi = Abi {
+                    cells: &self.cells,
+                    strings: &mut self.strings,
+                };
+                if let Ok(fallback) = backend.compile_fallback(module, spec, orig, &mut abi) {
+                    if let Some(cell) = self.cells.get_mut(&spec) {
+                        **cell = fallback.typed_entry as usize;
+                    }
+                    self.pinned_code.push(fallback);
+                }
+            }
+        }
     }
 
     /// The OSR variant of `f` entered at loop header `header` (made on first request); `None`
@@ -305,7 +334,8 @@ impl Tiering {
                 None => Decision::Interpret,
             };
         }
-        if self.tried.get(&f).is_some_and(|s| s.contains(&sig)) {
+        if self.tried.get(&f).is_some_and(|s| s.contains(&sig)) || self.given_up.contains(&(f, sig))
+        {
             return Decision::Interpret;
         }
         self.misses += 1;
@@ -648,6 +678,28 @@ fn write_perf_map(module: &Module, compiled: &[(FuncId, CompiledFunction)]) {
 }
 
 /// The IR function a specialization was made from (`fib$i64` → `fib`).
+/// The run-time type signature (`Profile::signature`) of arguments of these static types, when
+/// each has one run-time type (`any` does not).
+fn signature_of_types(params: &[Type]) -> Option<TypeSig> {
+    let mut sig = (params.len().min(15) as u64) << 60;
+    for (i, t) in params.iter().take(15).enumerate() {
+        let tag: u64 = match t {
+            Type::Unit => 0,
+            Type::Bool => 1,
+            Type::I64 => 2,
+            Type::F64 => 3,
+            Type::Str => 4,
+            Type::Array(_) => 5,
+            Type::Tuple => 6,
+            Type::Func | Type::Closure => 7,
+            Type::Cell => 8,
+            Type::Any => return None,
+        };
+        sig |= tag << (4 * i);
+    }
+    Some(sig)
+}
+
 fn original_of(module: &Module, g: FuncId) -> FuncId {
     let name = &module.funcs[g].name;
     let base = name.split('$').next().unwrap_or(name);
