@@ -73,20 +73,6 @@ impl CraneliftBackend {
         let typed_id = jit
             .declare_function(&name, Linkage::Local, &typed_sig)
             .map_err(|e| CompileError(e.to_string()))?;
-        let mut helpers: HashMap<&'static str, ClFuncId> = HashMap::new();
-        for h in HELPERS {
-            let mut sig = jit.make_signature();
-            for &a in h.params {
-                sig.params.push(AbiParam::new(arg_type(a, ptr)));
-            }
-            if let Some(r) = h.ret {
-                sig.returns.push(AbiParam::new(arg_type(r, ptr)));
-            }
-            let id = jit
-                .declare_function(h.name, Linkage::Import, &sig)
-                .map_err(|e| CompileError(e.to_string()))?;
-            helpers.insert(h.name, id);
-        }
         let mut ctx = jit.make_context();
         ctx.func.signature = typed_sig.clone();
         ctx.func.name = UserFuncName::user(0, typed_id.as_u32());
@@ -94,7 +80,7 @@ impl CraneliftBackend {
         let trap_sites;
         {
             let b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
-            let mut lw = Lower::new(b, module, func, f, jit, &helpers, abi, ptr);
+            let mut lw = Lower::new(b, module, func, f, jit, abi, ptr);
             lw.self_id = Some(typed_id);
             lw.run()?;
             trap_sites = std::mem::take(&mut lw.trap_sites);
@@ -463,7 +449,8 @@ struct Lower<'a, 'b> {
     self_id: Option<ClFuncId>,
     f: &'a Function,
     jit: &'a mut JITModule,
-    helper_ids: &'a HashMap<&'static str, ClFuncId>,
+    /// The helpers declared in the JIT module so far (on first use: most functions need few).
+    helper_ids: HashMap<&'static str, ClFuncId>,
     helper_refs: HashMap<&'static str, FuncRef>,
     abi: &'a mut dyn RuntimeAbi,
     ptr: types::Type,
@@ -499,7 +486,6 @@ impl<'a, 'b> Lower<'a, 'b> {
         func_id: FuncId,
         f: &'a Function,
         jit: &'a mut JITModule,
-        helper_ids: &'a HashMap<&'static str, ClFuncId>,
         abi: &'a mut dyn RuntimeAbi,
         ptr: types::Type,
     ) -> Self {
@@ -510,7 +496,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             self_id: None,
             f,
             jit,
-            helper_ids,
+            helper_ids: HashMap::new(),
             helper_refs: HashMap::new(),
             abi,
             ptr,
@@ -537,7 +523,30 @@ impl<'a, 'b> Lower<'a, 'b> {
         if let Some(&r) = self.helper_refs.get(name) {
             return r;
         }
-        let id = self.helper_ids[name];
+        let id = match self.helper_ids.get(name) {
+            Some(&id) => id,
+            None => {
+                // Helper names are literals of this file, all listed in HELPERS with one
+                // signature each, so the lookup and the import cannot fail.
+                let h = HELPERS
+                    .iter()
+                    .find(|h| h.name == name)
+                    .expect("every helper compiled code calls is in HELPERS");
+                let mut sig = self.jit.make_signature();
+                for &a in h.params {
+                    sig.params.push(AbiParam::new(arg_type(a, self.ptr)));
+                }
+                if let Some(r) = h.ret {
+                    sig.returns.push(AbiParam::new(arg_type(r, self.ptr)));
+                }
+                let id = self
+                    .jit
+                    .declare_function(h.name, Linkage::Import, &sig)
+                    .expect("a helper is imported with its one signature");
+                self.helper_ids.insert(name, id);
+                id
+            }
+        };
         let r = self.jit.declare_func_in_func(id, self.b.func);
         self.helper_refs.insert(name, r);
         r
