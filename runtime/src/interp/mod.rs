@@ -686,6 +686,9 @@ impl<'o> Interpreter<'o> {
                 stack: vec![],
             }
         })?;
+        if captures.is_empty() {
+            return self.call(target, args);
+        }
         let mut all = captures;
         all.extend_from_slice(args);
         self.call(target, &all)

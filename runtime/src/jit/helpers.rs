@@ -571,7 +571,8 @@ pub unsafe extern "C" fn rt_call_value(
 ) -> i8 {
     // SAFETY: called by compiled code with its context, the callee and its arguments.
     unsafe {
-        let all = vals(args, n).to_vec();
+        // The values live in the calling frame's temporary array for the whole call.
+        let all = vals(args, n);
         let it = interp(ctx);
         let Some((callee, rest)) = all.split_first() else {
             return fail(ctx, "internal error: call without a callee".into());
