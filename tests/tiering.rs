@@ -325,6 +325,37 @@ fn int_float_comparisons_stay_exact_in_compiled_code() {
 }
 
 #[test]
+fn nested_arrays_compile_with_speculation() {
+    // `g[i][j]` reads and writes: the row (a value of unknown type) is speculated to be an
+    // array; a string in its place deoptimizes, and the results match tier 0 either way.
+    let src = "fun sum2(g, n) { let mut t = 0\n let mut i = 0\n while i < n { let mut j = 0\n \
+                 while j < n { t = t + g[i][j]\n g[i][j] = 0\n j = j + 1 }\n i = i + 1 }\n t }\n\
+               let grid = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]\n\
+               println(sum2(grid, 3), sum2(grid, 3), grid)\n\
+               fun firsts(ws) { let mut s = []\n for w in ws { s.push(w[0]) }\n s }\n\
+               println(firsts([[1, 2], \"ab\", [3]]))\n\
+               println(sum2([[1, 2], \"ab\"], 2))\n";
+    let (out, stats, _) = same_as_tier0(src, forced());
+    assert_eq!(
+        out.stdout,
+        "45 0 [[0, 0, 0], [0, 0, 0], [0, 0, 0]]\n[1, \"a\", 3]\n"
+    );
+    assert!(
+        out.stderr.contains("Cannot assign to an element of string"),
+        "{}",
+        out.stderr
+    );
+    let line = stats
+        .lines()
+        .find(|l| l.starts_with("sum2"))
+        .unwrap_or_default();
+    assert!(
+        line.split_whitespace().nth(2) == Some("1"),
+        "sum2 reaches tier 1: {stats}"
+    );
+}
+
+#[test]
 fn errors_in_compiled_code_match_the_interpreter() {
     // Overflow, division by zero, bounds and type errors raised in compiled frames, with the
     // same message, position and call stack.

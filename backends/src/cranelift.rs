@@ -1701,6 +1701,20 @@ impl<'a, 'b> Lower<'a, 'b> {
                 Val::Reg(self.b.ins().bitcast(types::F64, MemFlagsData::new(), p))
             }
             (Repr::Bool, Some((_, p))) => Val::Reg(self.b.ins().ireduce(types::I8, p)),
+            // A value in one of this frame's slots that the guard uses for the last time moves
+            // into the result's slot (no reference count traffic).
+            (Repr::Memory, _) if self.owned_and_dying(i, d.args[0]) => {
+                let (_, slot) = self.result_slot(i)?;
+                self.drop_slot(slot);
+                let flags = MemFlagsData::trusted();
+                let tag = self.b.ins().load(types::I64, flags, src, 0);
+                let payload = self.b.ins().load(types::I64, flags, src, 8);
+                self.b.ins().store(flags, tag, slot, 0);
+                self.b.ins().store(flags, payload, slot, 8);
+                let nil = self.iconst(types::I64, tags::NIL as i64);
+                self.b.ins().store(flags, nil, src, 0);
+                Val::Mem(slot)
+            }
             (r, _) => self.unboxed(r, src, i)?,
         };
         self.vals.insert(r, v);

@@ -10,7 +10,8 @@
 //! covers recursion (a recursive call first contributes ⊥, then the return type found so far).
 //!
 //! Where an `any` operand meets a known numeric operand (`acc + xs[i]` with `acc: i64`), the
-//! pass speculates that both have the same type and inserts a `guard.type` whose deopt state
+//! pass speculates that both have the same type (and an `any` indexed by an int, that it is an
+//! array), and inserts a `guard.type` whose deopt state
 //! resumes the original function at the guarded instruction, with every value live there (a
 //! function that may deoptimize can only promise to return `any`, since the rest of the call
 //! runs in the original). If no
@@ -480,6 +481,14 @@ impl Specializer {
                         ret = join(ret, types.get(&d.args[0]).copied());
                         continue;
                     }
+                    // `x[i] = v` with `x` of unknown type and an int `i`: speculate an array, as
+                    // for reads (it has no result, so `transfer` does not see it).
+                    if d.opcode == Opcode::DynSetIndex {
+                        let t = |k: usize| d.args.get(k).and_then(|v| types.get(v)).copied();
+                        if t(0) == Some(Type::Any) && t(1) == Some(Type::I64) {
+                            speculate.insert((i, 0), Type::Array(ElemType::Any));
+                        }
+                    }
                     let Some(r) = d.result else { continue };
                     let t = self.transfer(module, f, d, i, &types, &mut speculate, &mut calls);
                     if let Some(t) = t {
@@ -585,6 +594,13 @@ impl Specializer {
             DynIndex => match (arg(0)?, arg(1)?) {
                 (Type::Array(e), Type::I64) => Some(e.to_type()),
                 (Type::Str, Type::I64) => Some(Type::Str),
+                // A value of unknown type indexed by an int is most likely an array
+                // (`grid[i][j]`): speculate so, behind a guard. A string there deoptimizes, and
+                // code that keeps deoptimizing is given up by the runtime (`max_deopts`).
+                (Type::Any, Type::I64) => {
+                    speculate.insert((i, 0), Type::Array(ElemType::Any));
+                    Some(Type::Any)
+                }
                 _ => Some(Type::Any),
             },
             DynMethod => {
