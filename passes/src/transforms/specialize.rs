@@ -540,9 +540,9 @@ impl Specializer {
                 match (a, b) {
                     (Type::I64, Type::I64) => Some(Type::I64),
                     (x, y) if num(x) && num(y) => Some(Type::F64),
-                    (Type::Str, x) | (x, Type::Str) if d.opcode == DynAdd && x.is_concrete() => {
-                        Some(Type::Str)
-                    }
+                    // A string plus anything is the string with the other's text (`str.from`),
+                    // whatever that is: `any` included.
+                    (Type::Str, _) | (_, Type::Str) if d.opcode == DynAdd => Some(Type::Str),
                     (Type::Array(_), Type::Array(_)) if d.opcode == DynAdd => {
                         Some(Type::Array(ElemType::Any))
                     }
@@ -962,11 +962,7 @@ fn rewrite_inst(
                 };
                 return Rewritten::Alias(emit!(f, op, &[fa, fb], Imm::None, Type::F64));
             }
-            if d.opcode == DynAdd
-                && (ta == Type::Str || tb == Type::Str)
-                && ta != Type::Any
-                && tb != Type::Any
-            {
+            if d.opcode == DynAdd && (ta == Type::Str || tb == Type::Str) {
                 let sa = if ta == Type::Str {
                     a
                 } else {
