@@ -546,6 +546,15 @@ impl Specializer {
                     (Type::Array(_), Type::Array(_)) if d.opcode == DynAdd => {
                         Some(Type::Array(ElemType::Any))
                     }
+                    // An unknown value added to an array is speculated to be an array too.
+                    (Type::Any, Type::Array(_)) if d.opcode == DynAdd => {
+                        speculate.insert((i, 0), Type::Array(ElemType::Any));
+                        Some(Type::Array(ElemType::Any))
+                    }
+                    (Type::Array(_), Type::Any) if d.opcode == DynAdd => {
+                        speculate.insert((i, 1), Type::Array(ElemType::Any));
+                        Some(Type::Array(ElemType::Any))
+                    }
                     (Type::Any, x) if num(x) => {
                         speculate.insert((i, 0), x);
                         Some(x)
