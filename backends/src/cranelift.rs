@@ -1487,6 +1487,25 @@ impl<'a, 'b> Lower<'a, 'b> {
                     }
                 }
             }
+            RtLen => {
+                let v = self.mem(a(0))?;
+                let ss = self.b.create_sized_stack_slot(StackSlotData::new(
+                    StackSlotKind::ExplicitSlot,
+                    16,
+                    4,
+                ));
+                let out = self.b.ins().stack_addr(self.ptr, ss, 0);
+                let z = self.iconst(types::I64, 0);
+                self.b.ins().store(MemFlagsData::trusted(), z, out, 0);
+                let c = self.ctx;
+                let st = self.call_helper("rt_len_any", &[c, out, v]);
+                self.status_check(st, loc);
+                let n = self
+                    .b
+                    .ins()
+                    .load(types::I64, MemFlagsData::trusted(), out, 8);
+                self.set(i, n);
+            }
             RtMethod | RtBuiltin => {
                 let (arr, n) = self.value_array(&d.args)?;
                 let (_, out) = self.result_slot(i)?;

@@ -265,6 +265,12 @@ pub const HELPERS: &[Helper] = &[
         params: &[Ptr],
         ret: Some(I64),
     },
+    // (ctx, out, value): `rt.len`, `len` of a value of any type; the int goes to out.
+    Helper {
+        name: "rt_len_any",
+        params: &[Ptr, Ptr, Ptr],
+        ret: Some(I8),
+    },
     // (ctx, out, string, index, func, loc)
     Helper {
         name: "rt_str_index",

@@ -242,6 +242,9 @@ opcodes! {
     /// A builtin function at the typed levels, computed by the runtime (same meaning as
     /// `dyn.builtin`); also `a ** b`, which is the builtin `pow`. The result is `any`.
     RtBuiltin = "rt.builtin", Rt, Builtin, EFFECT;
+    /// `len(x)` at the typed levels for a value whose type is not known statically (same
+    /// meaning as `dyn.len`: strings, arrays and tuples, else an error); the result is `i64`.
+    RtLen = "rt.len", Rt, None, EFFECT;
 
     // ---- guard: type checks.
     /// Checks that an `any` value has the result's type and yields it typed; on failure, compiled

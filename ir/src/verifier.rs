@@ -669,6 +669,10 @@ impl<'a> FuncVerifier<'a> {
                 self.argc(i, d, 1);
                 self.res_is(i, d, "i64 or any", |t| matches!(t, Type::I64 | Type::Any));
             }
+            RtLen => {
+                self.argc(i, d, 1);
+                self.res_eq(i, d, Type::I64);
+            }
             DynCast => {
                 self.argc(i, d, 1);
                 self.res_is(i, d, "i64 or f64", |t| matches!(t, Type::I64 | Type::F64));

@@ -126,7 +126,7 @@ fn operand_escapes(func: &Function, inst: Inst, k: usize, kind: Kind) -> bool {
     use Opcode::*;
     let d = &func.dfg.insts[inst];
     match d.opcode {
-        ArrayGet | ArrayLen | DynLen | DynIndex | StrIndex => k != 0,
+        ArrayGet | ArrayLen | DynLen | RtLen | DynIndex | StrIndex => k != 0,
         ArraySet | ArrayPush | DynSetIndex => k != 0,
         DynMethod | RtMethod => {
             let known = match (&d.imm, kind) {

@@ -1103,6 +1103,10 @@ fn rewrite_inst(
             Some(Type::Str) => {
                 Rewritten::Alias(emit!(f, StrLen, &[d.args[0]], Imm::None, Type::I64))
             }
+            // Any other operand: the runtime's `len`, which also raises its error.
+            Some(_) if result.map(|r| ty(f, r)) == Some(Type::I64) => {
+                Rewritten::Alias(emit!(f, RtLen, &[d.args[0]], Imm::None, Type::I64))
+            }
             _ => Rewritten::Same,
         },
         DynMethod => {

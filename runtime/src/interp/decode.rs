@@ -626,7 +626,7 @@ impl<'m> Decoder<'m> {
                 dst,
                 src: r(self, 0),
             },
-            Opcode::DynLen | Opcode::ArrayLen | Opcode::StrLen => Op::DynUn {
+            Opcode::DynLen | Opcode::ArrayLen | Opcode::StrLen | Opcode::RtLen => Op::DynUn {
                 op: DynUn::Len,
                 dst,
                 src: r(self, 0),

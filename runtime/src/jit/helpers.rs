@@ -265,6 +265,22 @@ pub unsafe extern "C" fn rt_len(v: *const Value) -> i64 {
     ops::len(unsafe { val(v) }).unwrap_or(0)
 }
 
+/// `rt.len`: `len` of a value of any type, written to `out` as an int (or the runtime's error).
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
+pub unsafe extern "C" fn rt_len_any(ctx: *mut JitContext, out: *mut Value, v: *const Value) -> i8 {
+    // SAFETY: pointers from compiled code.
+    unsafe {
+        match ops::len(val(v)) {
+            Ok(n) => {
+                put(out, Value::Int(n));
+                0
+            }
+            Err(m) => fail(ctx, m),
+        }
+    }
+}
+
 /// # Safety
 /// Only compiled code calls this, with the pointers the module docs describe.
 pub unsafe extern "C" fn rt_str_index(
@@ -696,6 +712,7 @@ pub fn address(name: &str) -> Option<*const u8> {
         "rt_call" => rt_call as *const u8,
         "rt_call_value" => rt_call_value as *const u8,
         "rt_method" => rt_method as *const u8,
+        "rt_len_any" => rt_len_any as *const u8,
         "rt_str_concat_take" => rt_str_concat_take as *const u8,
         "rt_builtin" => rt_builtin as *const u8,
         "rt_deopt" => rt_deopt as *const u8,
