@@ -273,18 +273,45 @@ impl Repair<'_> {
     /// The definition of `v` that reaches the start of block `b`; adds a block parameter where
     /// different definitions meet.
     fn at_block_entry(&mut self, g: &mut ruchy_ir::Function, b: Block) -> Value {
-        if let Some(&r) = self.at_entry.get(&b) {
-            return r;
+        // Chains of single-predecessor blocks are walked in a loop, not by recursion, so a
+        // long function cannot exhaust the native stack.
+        let mut chain = vec![];
+        let mut on_chain = HashSet::new();
+        let mut cur = b;
+        let r = loop {
+            if let Some(&r) = self.at_entry.get(&cur) {
+                break r;
+            }
+            if cur == self.entry {
+                break self.entry_value;
+            }
+            let preds = self.preds.get(&cur).cloned().unwrap_or_default();
+            if let [only] = preds[..] {
+                if !on_chain.insert(cur) {
+                    // A cycle without a join is unreachable from the entry: any value will do.
+                    break self.v;
+                }
+                chain.push(cur);
+                if only == self.def {
+                    break self.v;
+                }
+                if only == self.entry {
+                    break self.entry_value;
+                }
+                cur = only;
+                continue;
+            }
+            break self.join(g, cur, preds);
+        };
+        for c in chain {
+            self.at_entry.insert(c, r);
         }
-        if b == self.entry {
-            return self.entry_value;
-        }
-        let preds = self.preds.get(&b).cloned().unwrap_or_default();
-        if let [only] = preds[..] {
-            let r = self.at_block_end(g, only);
-            self.at_entry.insert(b, r);
-            return r;
-        }
+        r
+    }
+
+    /// A join block `b`: a new parameter for `v`, with each predecessor's definition as its
+    /// argument.
+    fn join(&mut self, g: &mut ruchy_ir::Function, b: Block, preds: Vec<Block>) -> Value {
         // A join: a new parameter, recorded before visiting the predecessors (loops come back).
         let ty = g.dfg.value_type(self.v);
         let param = g.dfg.append_block_param(b, ty);
