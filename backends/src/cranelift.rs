@@ -9,7 +9,7 @@ use crate::array_layout as al;
 use crate::last_use::LastUses;
 use crate::{
     ctx, errors, pack_loc, repr_of, returns_in_memory, tags, Arg, Backend, CodeHandle,
-    CompileError, CompiledFunction, Repr, RuntimeAbi, TextForm, HELPERS,
+    CompileError, CompiledFunction, Helper, Repr, RuntimeAbi, TextForm, HELPERS,
 };
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
@@ -229,14 +229,7 @@ impl Backend for CraneliftBackend {
                 .iter()
                 .find(|h| h.name == "rt_call")
                 .ok_or_else(|| CompileError("no rt_call helper".into()))?;
-            let mut s = jit.make_signature();
-            for &a in h.params {
-                s.params.push(AbiParam::new(arg_type(a, ptr)));
-            }
-            if let Some(r) = h.ret {
-                s.returns.push(AbiParam::new(arg_type(r, ptr)));
-            }
-            s
+            helper_signature(&jit, h, ptr)
         };
         let rt_call = jit
             .declare_function("rt_call", Linkage::Import, &call_sig)
@@ -259,16 +252,12 @@ impl Backend for CraneliftBackend {
                 4,
             ));
             let args = b.ins().stack_addr(ptr, ss, 0);
-            let flags = MemFlagsData::trusted();
             for (k, &t) in f.params.iter().enumerate() {
                 let off = 16 * k as i32;
                 let v = p[k + 1];
                 if repr_of(t) == Repr::Memory {
                     // A bitwise copy of the caller's value: borrowed, never dropped.
-                    let tag = b.ins().load(types::I64, flags, v, 0);
-                    let payload = b.ins().load(types::I64, flags, v, 8);
-                    b.ins().store(flags, tag, args, off);
-                    b.ins().store(flags, payload, args, off + 8);
+                    copy_value_bits(&mut b, v, args, off);
                 } else {
                     let slot = b.ins().iadd_imm_s(args, off as i64);
                     store_boxed_raw(&mut b, slot, v, t);
@@ -416,6 +405,28 @@ fn typed_kind(t: Type) -> Option<u64> {
     }
 }
 
+/// The native signature of runtime helper `h`.
+fn helper_signature(jit: &JITModule, h: &Helper, ptr: types::Type) -> Signature {
+    let mut sig = jit.make_signature();
+    for &a in h.params {
+        sig.params.push(AbiParam::new(arg_type(a, ptr)));
+    }
+    if let Some(r) = h.ret {
+        sig.returns.push(AbiParam::new(arg_type(r, ptr)));
+    }
+    sig
+}
+
+/// Copies the 16 bytes of the `Value` at `src` to `dst + off`, with no reference counting: the
+/// caller decides which of the two owns the value.
+fn copy_value_bits(b: &mut FunctionBuilder, src: ClValue, dst: ClValue, off: i32) {
+    let flags = MemFlagsData::trusted();
+    let tag = b.ins().load(types::I64, flags, src, 0);
+    let payload = b.ins().load(types::I64, flags, src, 8);
+    b.ins().store(flags, tag, dst, off);
+    b.ins().store(flags, payload, dst, off + 8);
+}
+
 /// Stores a register value into a `Value` slot as tag and payload, without dropping what the
 /// slot held (the slot must hold no heap value).
 fn store_boxed_raw(b: &mut FunctionBuilder, slot: ClValue, v: ClValue, t: Type) {
@@ -532,13 +543,7 @@ impl<'a, 'b> Lower<'a, 'b> {
                     .iter()
                     .find(|h| h.name == name)
                     .expect("every helper compiled code calls is in HELPERS");
-                let mut sig = self.jit.make_signature();
-                for &a in h.params {
-                    sig.params.push(AbiParam::new(arg_type(a, self.ptr)));
-                }
-                if let Some(r) = h.ret {
-                    sig.returns.push(AbiParam::new(arg_type(r, self.ptr)));
-                }
+                let sig = helper_signature(self.jit, h, self.ptr);
                 let id = self
                     .jit
                     .declare_function(h.name, Linkage::Import, &sig)
@@ -789,14 +794,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         for (k, &v) in vs.iter().enumerate() {
             let off = 16 * k as i32;
             match self.get(v)? {
-                Val::Mem(p) => {
-                    let t = self.b.ins().load(types::I64, MemFlagsData::trusted(), p, 0);
-                    let q = self.b.ins().load(types::I64, MemFlagsData::trusted(), p, 8);
-                    self.b.ins().store(MemFlagsData::trusted(), t, base, off);
-                    self.b
-                        .ins()
-                        .store(MemFlagsData::trusted(), q, base, off + 8);
-                }
+                Val::Mem(p) => copy_value_bits(&mut self.b, p, base, off),
                 Val::Reg(r) => {
                     let p = self.b.ins().iadd_imm_s(base, off as i64);
                     let ty = self.ty(v);
@@ -931,13 +929,7 @@ impl<'a, 'b> Lower<'a, 'b> {
                 let moved = once && dead_after && self.slot_index.contains_key(&a);
                 if moved {
                     let src = self.mem(a)?;
-                    let flags = MemFlagsData::trusted();
-                    let tag = self.b.ins().load(types::I64, flags, src, 0);
-                    let payload = self.b.ins().load(types::I64, flags, src, 8);
-                    self.b.ins().store(flags, tag, t, 0);
-                    self.b.ins().store(flags, payload, t, 8);
-                    let nil = self.iconst(types::I64, tags::NIL as i64);
-                    self.b.ins().store(flags, nil, src, 0);
+                    self.move_value(src, t);
                 } else {
                     let z = self.iconst(types::I64, 0);
                     self.b.ins().store(MemFlagsData::trusted(), z, t, 0);
@@ -957,11 +949,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             if moved {
                 // The parameter's old value is dropped; the temporary's bits become its own.
                 self.drop_slot(dst);
-                let flags = MemFlagsData::trusted();
-                let tag = self.b.ins().load(types::I64, flags, t, 0);
-                let payload = self.b.ins().load(types::I64, flags, t, 8);
-                self.b.ins().store(flags, tag, dst, 0);
-                self.b.ins().store(flags, payload, dst, 8);
+                copy_value_bits(&mut self.b, t, dst, 0);
             } else {
                 let one = self.iconst(types::I64, 1);
                 self.call_helper("rt_copy", &[dst, t]);
@@ -987,6 +975,14 @@ impl<'a, 'b> Lower<'a, 'b> {
                 self.drop_slot(p);
             }
         }
+    }
+
+    /// Moves the value at `src` (one of this frame's slots) to `dst`, which must hold nothing to
+    /// drop: `dst` takes over the reference and `src` becomes nil.
+    fn move_value(&mut self, src: ClValue, dst: ClValue) {
+        copy_value_bits(&mut self.b, src, dst, 0);
+        let nil = self.iconst(types::I64, tags::NIL as i64);
+        self.b.ins().store(MemFlagsData::trusted(), nil, src, 0);
     }
 
     /// Drops the value in slot `p` (leaving nil), calling the runtime only when it may own
@@ -1725,13 +1721,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             (Repr::Memory, _) if self.owned_and_dying(i, d.args[0]) => {
                 let (_, slot) = self.result_slot(i)?;
                 self.drop_slot(slot);
-                let flags = MemFlagsData::trusted();
-                let tag = self.b.ins().load(types::I64, flags, src, 0);
-                let payload = self.b.ins().load(types::I64, flags, src, 8);
-                self.b.ins().store(flags, tag, slot, 0);
-                self.b.ins().store(flags, payload, slot, 8);
-                let nil = self.iconst(types::I64, tags::NIL as i64);
-                self.b.ins().store(flags, nil, src, 0);
+                self.move_value(src, slot);
                 Val::Mem(slot)
             }
             (r, _) => self.unboxed(r, src, i)?,

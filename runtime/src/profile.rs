@@ -46,11 +46,20 @@ impl Profile {
     /// Computes the signature of an argument list.
     #[inline]
     pub fn signature(args: &[Value]) -> TypeSig {
-        let mut sig = (args.len().min(15) as u64) << 60;
-        for (i, a) in args.iter().take(15).enumerate() {
-            sig |= (a.type_tag() as u64 & 0xF) << (4 * i);
+        Self::signature_of(args)
+    }
+
+    /// The signature of arguments that are not in one slice (registers, captures then
+    /// arguments): at most 15 argument types of 4 bits, and the count in the top 4 bits.
+    #[inline]
+    pub fn signature_of<'a>(args: impl IntoIterator<Item = &'a Value>) -> TypeSig {
+        let mut sig = 0;
+        let mut n = 0u64;
+        for a in args.into_iter().take(15) {
+            sig |= (a.type_tag() as u64 & 0xF) << (4 * n);
+            n += 1;
         }
-        sig
+        sig | (n << 60)
     }
 
     #[inline]

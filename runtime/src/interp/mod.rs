@@ -846,6 +846,37 @@ impl<'o> Interpreter<'o> {
             }};
         }
         // Enters `callee` with `argv` (already including captures); the result goes to `dst`.
+        // A call that tiering sends to compiled code (or to the compiler first) leaves the
+        // segment: `run_state` makes it without the segment's borrows. `$args` (the callee's
+        // arguments as values) is only built then.
+        macro_rules! leave_for_compiled {
+            ($callee:expr, $dst:expr, $sig:expr, $args:expr) => {{
+                let callee: FuncId = $callee;
+                let sig = $sig;
+                let calls = profile.calls[callee.index()] + 1;
+                let has_loops = funcs[callee.index()].loop_counters.1 > 0;
+                let native = match tiering.decide(callee, sig, calls, has_loops) {
+                    Decision::Native(e) => Some(Some(e)),
+                    Decision::Compile => Some(None),
+                    Decision::Interpret => None,
+                };
+                if let Some(native) = native {
+                    *st = ExecState {
+                        f,
+                        pc,
+                        base,
+                        base_depth,
+                    };
+                    return Ok(Yield::Call {
+                        callee,
+                        dst: $dst,
+                        args: $args,
+                        sig,
+                        native,
+                    });
+                }
+            }};
+        }
         macro_rules! enter {
             ($callee:expr, $dst:expr, $fill:expr) => {{
                 let callee: FuncId = $callee;
@@ -1220,36 +1251,18 @@ impl<'o> Interpreter<'o> {
                     let caller_base = base;
                     let arg_regs = &fc.arg_regs[args as usize..(args + count) as usize];
                     if jit_on {
-                        let mut sig = (arg_regs.len().min(15) as u64) << 60;
-                        for (i, &r) in arg_regs.iter().take(15).enumerate() {
-                            sig |= (stack[base + r as usize].type_tag() as u64 & 0xF) << (4 * i);
-                        }
-                        let calls = profile.calls[func.index()] + 1;
-                        let has_loops = funcs[func.index()].loop_counters.1 > 0;
-                        let native = match tiering.decide(func, sig, calls, has_loops) {
-                            Decision::Native(e) => Some(Some(e)),
-                            Decision::Compile => Some(None),
-                            Decision::Interpret => None,
-                        };
-                        if let Some(native) = native {
-                            let argv: SmallVec<[Value; 4]> = arg_regs
+                        let sig = Profile::signature_of(
+                            arg_regs.iter().map(|&r| &stack[base + r as usize]),
+                        );
+                        leave_for_compiled!(
+                            func,
+                            dst,
+                            sig,
+                            arg_regs
                                 .iter()
                                 .map(|&r| stack[base + r as usize].clone())
-                                .collect();
-                            *st = ExecState {
-                                f,
-                                pc,
-                                base,
-                                base_depth,
-                            };
-                            return Ok(Yield::Call {
-                                callee: func,
-                                dst,
-                                args: argv,
-                                sig,
-                                native,
-                            });
-                        }
+                                .collect()
+                        );
                     }
                     enter!(func, dst, |st: &mut Vec<Value>, nb: usize, np: usize| {
                         for (i, &r) in arg_regs.iter().enumerate().take(np) {
@@ -1271,41 +1284,14 @@ impl<'o> Interpreter<'o> {
                     let target = check!(resolve_arity(funcs, callee, ncap, given));
                     if jit_on {
                         // The callee's parameters: the captures, then the arguments.
-                        let mut sig = 0u64;
-                        let mut n = 0u64;
                         let caps = captures.iter().flat_map(|c| c.captures.iter());
-                        for v in caps.chain(argv.iter().skip(1)).take(15) {
-                            sig |= (v.type_tag() as u64 & 0xF) << (4 * n);
-                            n += 1;
-                        }
-                        sig |= n << 60;
-                        let calls = profile.calls[target.index()] + 1;
-                        let has_loops = funcs[target.index()].loop_counters.1 > 0;
-                        let native = match tiering.decide(target, sig, calls, has_loops) {
-                            Decision::Native(e) => Some(Some(e)),
-                            Decision::Compile => Some(None),
-                            Decision::Interpret => None,
-                        };
-                        if let Some(native) = native {
-                            let mut all: SmallVec<[Value; 4]> = SmallVec::new();
-                            if let Some(c) = &captures {
-                                all.extend(c.captures.iter().cloned());
-                            }
-                            all.extend(argv.iter().skip(1).cloned());
-                            *st = ExecState {
-                                f,
-                                pc,
-                                base,
-                                base_depth,
-                            };
-                            return Ok(Yield::Call {
-                                callee: target,
-                                dst,
-                                args: all,
-                                sig,
-                                native,
-                            });
-                        }
+                        let sig = Profile::signature_of(caps.clone().chain(&argv[1..]));
+                        leave_for_compiled!(
+                            target,
+                            dst,
+                            sig,
+                            caps.chain(&argv[1..]).cloned().collect()
+                        );
                     }
                     enter!(target, dst, |st: &mut Vec<Value>, nb: usize, np: usize| {
                         let mut i = 0;
