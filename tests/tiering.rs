@@ -98,7 +98,7 @@ fn typed_array_storage_agrees_in_compiled_code() {
 
 #[test]
 fn division_fast_paths_agree_with_the_interpreter() {
-    // Compiled division divides 32-bit when both operands are in [0, 2^32), 64-bit otherwise;
+    // Compiled division has a fast path when both operands are in [0, 2^32), 64-bit otherwise;
     // every sign and size combination, the i64::MIN / -1 overflow and division by zero must
     // match the interpreter.
     let src = "fun q(a, b) { a / b }\nfun r(a, b) { a % b }\n\
@@ -125,6 +125,25 @@ fn division_fast_paths_agree_with_the_interpreter() {
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn narrow_division_is_exact_next_to_every_multiple() {
+    // Operands in [0, 2^32) are divided in double precision; quotients just below, at and
+    // just above an integer are where a rounding error would show.
+    let src = "fun q(a, b) { a / b }\nfun r(a, b) { a % b }\n\
+               let ys = [1, 2, 3, 7, 65535, 65536, 65537, 2147483647, 2147483648, 4294967291, 4294967295]\n\
+               let ks = [0, 1, 2, 3, 65535, 65537, 2147483647]\n\
+               let mut sum = 0\n\
+               let mut n = 0\n\
+               for y in ys { for k in ks { for d in [-1, 0, 1] {\n\
+                 let a = k * y + d\n\
+                 if a >= 0 && a < 4294967296 {\n\
+                   sum = sum + q(a, y) * 3 + r(a, y)\n\
+                   n = n + 1 } } } }\n\
+               println(n, sum, q(4294967295, 65537), r(4294967294, 4294967295))\n";
+    let (out, _, _) = same_as_tier0(src, forced());
+    assert!(out.stdout.ends_with(" 65535 4294967294\n"), "{}", out.stdout);
 }
 
 #[test]
