@@ -143,7 +143,11 @@ fn narrow_division_is_exact_next_to_every_multiple() {
                    n = n + 1 } } } }\n\
                println(n, sum, q(4294967295, 65537), r(4294967294, 4294967295))\n";
     let (out, _, _) = same_as_tier0(src, forced());
-    assert!(out.stdout.ends_with(" 65535 4294967294\n"), "{}", out.stdout);
+    assert!(
+        out.stdout.ends_with(" 65535 4294967294\n"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@
 use crate::array_layout as al;
 use crate::last_use::LastUses;
 use crate::{
-    ctx, errors, pack_loc, repr_of, returns_in_memory, tags, Arg, Backend, CodeHandle,
+    ctx, errors, pack_loc, repr_of, returns_in_memory, tags, Arg, Backend, BoxedEntry, CodeHandle,
     CompileError, CompiledFunction, Helper, Repr, RuntimeAbi, TextForm, HELPERS,
 };
 use cranelift_codegen::ir::condcodes::{CondCode, FloatCC, IntCC};
@@ -53,8 +53,93 @@ impl CraneliftBackend {
         Ok(JITModule::new(builder))
     }
 
-    /// Builds the code of `func` into `jit`; returns the ids of the typed and boxed entries and
-    /// the text of the typed entry in the form asked for.
+    /// The boxed-entry trampoline for functions shaped like `f`: unboxes the arguments from an
+    /// array of values, calls the typed entry passed as the last argument and boxes its
+    /// result. Built once per shape and process (a program has a handful of shapes) and never
+    /// freed, like the target description.
+    fn trampoline(&self, f: &Function) -> Result<*const u8, CompileError> {
+        type Shape = (Vec<Repr>, Repr);
+        static TRAMPOLINES: std::sync::Mutex<Option<HashMap<Shape, usize>>> =
+            std::sync::Mutex::new(None);
+        let shape: Shape = (
+            f.params.iter().map(|&t| repr_of(t)).collect(),
+            repr_of(f.ret),
+        );
+        let mut table = TRAMPOLINES.lock().unwrap_or_else(|e| e.into_inner());
+        let table = table.get_or_insert_with(HashMap::new);
+        if let Some(&addr) = table.get(&shape) {
+            return Ok(addr as *const u8);
+        }
+        let mut jit = JITModule::new(JITBuilder::with_isa(
+            self.isa.clone(),
+            default_libcall_names(),
+        ));
+        let ptr = jit.target_config().pointer_type();
+        let typed_sig = native_signature(&jit, f);
+        let mut sig = jit.make_signature();
+        for _ in 0..4 {
+            sig.params.push(AbiParam::new(ptr));
+        }
+        sig.returns.push(AbiParam::new(types::I8));
+        let id = jit
+            .declare_function("boxed_entry", Linkage::Local, &sig)
+            .map_err(|e| CompileError(e.to_string()))?;
+        let mut ctx = jit.make_context();
+        ctx.func.signature = sig;
+        ctx.func.name = UserFuncName::user(0, id.as_u32());
+        let mut fbc = FunctionBuilderContext::new();
+        {
+            let mut b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
+            let entry = b.create_block();
+            b.append_block_params_for_function_params(entry);
+            b.switch_to_block(entry);
+            let p = b.block_params(entry).to_vec();
+            let (cx, args, out, target) = (p[0], p[1], p[2], p[3]);
+            let mut call_args = vec![cx];
+            for (i, &t) in f.params.iter().enumerate() {
+                let off = 16 * i as i32;
+                let v = match repr_of(t) {
+                    Repr::I64 | Repr::Unit => {
+                        b.ins()
+                            .load(types::I64, MemFlagsData::trusted(), args, off + 8)
+                    }
+                    Repr::F64 => b
+                        .ins()
+                        .load(types::F64, MemFlagsData::trusted(), args, off + 8),
+                    Repr::Bool => b
+                        .ins()
+                        .load(types::I8, MemFlagsData::trusted(), args, off + 8),
+                    Repr::Memory => b.ins().iadd_imm_s(args, off as i64),
+                };
+                call_args.push(v);
+            }
+            if returns_in_memory(f) {
+                call_args.push(out);
+            }
+            let sig_ref = b.import_signature(typed_sig);
+            let call = b.ins().call_indirect(sig_ref, target, &call_args);
+            let results = b.inst_results(call).to_vec();
+            let (status, value) = results.split_last().expect("a status result");
+            if let Some(&r) = value.first() {
+                store_boxed_raw(&mut b, out, r, f.ret);
+            }
+            b.ins().return_(&[*status]);
+            b.seal_all_blocks();
+            b.finalize(jit.target_config());
+        }
+        jit.define_function(id, &mut ctx)
+            .map_err(|e| CompileError(format!("cranelift rejected a boxed entry: {e:?}")))?;
+        jit.finalize_definitions()
+            .map_err(|e| CompileError(e.to_string()))?;
+        let addr = jit.get_finalized_function(id);
+        // Dropping a JITModule leaves its code mapped: the trampoline stays valid.
+        drop(jit);
+        table.insert(shape, addr as usize);
+        Ok(addr)
+    }
+
+    /// Builds the code of `func` into `jit`; returns the id of its typed entry and the text in
+    /// the form asked for.
     fn build(
         &self,
         jit: &mut JITModule,
@@ -62,7 +147,7 @@ impl CraneliftBackend {
         func: FuncId,
         abi: &mut dyn RuntimeAbi,
         want_text: Option<TextForm>,
-    ) -> Result<(ClFuncId, ClFuncId, Vec<SrcLoc>, Option<String>, usize), CompileError> {
+    ) -> Result<(ClFuncId, Vec<SrcLoc>, Option<String>, usize), CompileError> {
         let f = &module.funcs[func];
         if f.level == ruchy_ir::Level::Dyn {
             return Err(CompileError(format!("@{} is at the dyn level", f.name)));
@@ -100,75 +185,12 @@ impl CraneliftBackend {
         if want_text == Some(TextForm::Asm) {
             text = ctx.compiled_code().and_then(|c| c.vcode.clone());
         }
-        let mut size = ctx
+        let size = ctx
             .compiled_code()
             .map(|c| c.code_info().total_size as usize)
             .unwrap_or(0);
         jit.clear_context(&mut ctx);
-
-        // The boxed entry: unboxes arguments from an array of values, calls the typed entry and
-        // boxes its result.
-        let mut boxed_sig = jit.make_signature();
-        for _ in 0..3 {
-            boxed_sig.params.push(AbiParam::new(ptr));
-        }
-        boxed_sig.returns.push(AbiParam::new(types::I8));
-        let boxed_id = jit
-            .declare_function(&format!("{name}.boxed"), Linkage::Local, &boxed_sig)
-            .map_err(|e| CompileError(e.to_string()))?;
-        ctx.func.signature = boxed_sig;
-        ctx.func.name = UserFuncName::user(0, boxed_id.as_u32());
-        {
-            let mut b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
-            let entry = b.create_block();
-            b.append_block_params_for_function_params(entry);
-            b.switch_to_block(entry);
-            let p = b.block_params(entry).to_vec();
-            let (cx, args, out) = (p[0], p[1], p[2]);
-            let mut call_args = vec![cx];
-            for (i, &t) in f.params.iter().enumerate() {
-                let off = 16 * i as i32;
-                let v = match repr_of(t) {
-                    Repr::I64 | Repr::Unit => {
-                        b.ins()
-                            .load(types::I64, MemFlagsData::trusted(), args, off + 8)
-                    }
-                    Repr::F64 => b
-                        .ins()
-                        .load(types::F64, MemFlagsData::trusted(), args, off + 8),
-                    Repr::Bool => b
-                        .ins()
-                        .load(types::I8, MemFlagsData::trusted(), args, off + 8),
-                    Repr::Memory => b.ins().iadd_imm_s(args, off as i64),
-                };
-                call_args.push(v);
-            }
-            if returns_in_memory(f) {
-                call_args.push(out);
-            }
-            let callee = jit.declare_func_in_func(typed_id, b.func);
-            let call = b.ins().call(callee, &call_args);
-            let results = b.inst_results(call).to_vec();
-            let (status, value) = results.split_last().expect("a status result");
-            if let Some(&r) = value.first() {
-                store_boxed_raw(&mut b, out, r, f.ret);
-            }
-            b.ins().return_(&[*status]);
-            b.seal_all_blocks();
-            b.finalize(jit.target_config());
-        }
-        jit.define_function(boxed_id, &mut ctx).map_err(|e| {
-            CompileError(format!(
-                "cranelift rejected the boxed entry of @{}: {e:?}",
-                f.name
-            ))
-        })?;
-        size += ctx
-            .compiled_code()
-            .map(|c| c.code_info().total_size as usize)
-            .unwrap_or(0);
-        jit.clear_context(&mut ctx);
-        Ok((typed_id, boxed_id, trap_sites, text, size))
+        Ok((typed_id, trap_sites, text, size))
     }
 }
 
@@ -185,12 +207,14 @@ impl Backend for CraneliftBackend {
     ) -> Result<CompiledFunction, CompileError> {
         let start = Instant::now();
         let mut jit = self.new_module(abi)?;
-        let (typed_id, boxed_id, trap_sites, _, code_size) =
-            self.build(&mut jit, module, func, abi, None)?;
+        let (typed_id, trap_sites, _, code_size) = self.build(&mut jit, module, func, abi, None)?;
         jit.finalize_definitions()
             .map_err(|e| CompileError(e.to_string()))?;
         let typed_entry = jit.get_finalized_function(typed_id);
-        let boxed_entry = jit.get_finalized_function(boxed_id);
+        let boxed_entry = BoxedEntry {
+            trampoline: self.trampoline(&module.funcs[func])?,
+            target: typed_entry,
+        };
         Ok(CompiledFunction {
             func,
             typed_entry,
@@ -287,7 +311,7 @@ impl Backend for CraneliftBackend {
         Ok(CompiledFunction {
             func: spec,
             typed_entry,
-            boxed_entry: std::ptr::null(),
+            boxed_entry: BoxedEntry::NONE,
             code_size,
             compile_time: start.elapsed(),
             trap_sites: vec![],
@@ -311,7 +335,7 @@ impl Backend for CraneliftBackend {
         form: TextForm,
     ) -> Result<String, CompileError> {
         let mut jit = self.new_module(abi)?;
-        let (_, _, _, text, _) = self.build(&mut jit, module, func, abi, Some(form))?;
+        let (_, _, text, _) = self.build(&mut jit, module, func, abi, Some(form))?;
         Ok(text.unwrap_or_default())
     }
 }

@@ -14,8 +14,10 @@
 //! the callee only reads it. The *typed entry* of a function takes `(ctx, params...)` and, when
 //! its return type is a memory type, a pointer to the caller's slot for the result; it returns a
 //! register-typed result directly, then an `i8` status (non-zero: an error is pending). The
-//! *boxed entry* takes `(ctx, args: *const Value, out: *mut Value)`, returns the status, and is
-//! how the interpreter calls compiled code.
+//! *boxed entry* is how the interpreter calls compiled code: a trampoline
+//! `(ctx, args: *const Value, out: *mut Value, target) -> status` that unboxes the arguments,
+//! calls the typed entry `target` and boxes its result. Trampolines depend only on the shape of
+//! the typed signature, so every function of one shape shares one ([`BoxedEntry`]).
 //!
 //! `ctx` points to the runtime's `JitContext`: at offset 16 the pending-error flag the helpers
 //! set, at 32 the lowest native stack address compiled code may use (checked on every entry).
@@ -50,8 +52,8 @@ pub struct CompiledFunction {
     pub func: FuncId,
     /// `extern "C" fn(ctx, params..., [out]) -> [ret]`, see the crate docs.
     pub typed_entry: *const u8,
-    /// `extern "C" fn(ctx, args: *const Value, out: *mut Value) -> i8`.
-    pub boxed_entry: *const u8,
+    /// How the interpreter calls `typed_entry` with boxed arguments.
+    pub boxed_entry: BoxedEntry,
     pub code_size: usize,
     pub compile_time: Duration,
     /// Source locations of the instructions that may raise an error, in the order the code
@@ -59,6 +61,28 @@ pub struct CompiledFunction {
     pub trap_sites: Vec<SrcLoc>,
     /// The backend's handle on the memory holding the code; give it back to `free`.
     pub handle: CodeHandle,
+}
+
+/// A typed entry and the trampoline that calls it with boxed arguments:
+/// `trampoline(ctx, args: *const Value, out: *mut Value, target) -> i8`. One trampoline serves
+/// every function with the same typed-signature shape and lives as long as the process, so
+/// compiling a function costs one Cranelift function, not two.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct BoxedEntry {
+    pub trampoline: *const u8,
+    pub target: *const u8,
+}
+
+impl BoxedEntry {
+    /// No boxed entry (code only compiled code calls).
+    pub const NONE: BoxedEntry = BoxedEntry {
+        trampoline: std::ptr::null(),
+        target: std::ptr::null(),
+    };
+
+    pub fn is_none(&self) -> bool {
+        self.trampoline.is_null()
+    }
 }
 
 /// Owns compiled code until the backend frees it.
@@ -90,7 +114,7 @@ pub trait Backend {
     /// A stand-in for compiled `spec` (which must return in memory): code with the same typed
     /// entry that has the runtime run `target` (its original) in the interpreter. The runtime
     /// puts it in `spec`'s indirection cell when it gives up on `spec`'s code, so compiled
-    /// callers stop entering it. Its boxed entry is null: the interpreter never calls it.
+    /// callers stop entering it. Its boxed entry is [`BoxedEntry::NONE`]: the interpreter never calls it.
     fn compile_fallback(
         &mut self,
         module: &Module,
@@ -119,7 +143,7 @@ pub enum TextForm {
 }
 
 /// How a value of IR type `t` is held by compiled code.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Repr {
     I64,
     F64,

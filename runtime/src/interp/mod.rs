@@ -17,6 +17,7 @@ use crate::profile::Profile;
 use crate::value::{Closure, Value};
 use decode::FuncCode;
 use op::*;
+use ruchy_backends::BoxedEntry;
 use ruchy_ir::{CmpPred, EntityRef, FuncId, Module, SrcLoc};
 use smallvec::SmallVec;
 use std::cell::RefCell;
@@ -128,7 +129,7 @@ enum Yield {
         dst: Reg,
         args: SmallVec<[Value; 4]>,
         sig: crate::profile::TypeSig,
-        native: Option<*const u8>,
+        native: Option<BoxedEntry>,
     },
     /// The loop at `header` of the current frame got hot: the frame may continue in compiled
     /// code (on-stack replacement). The state is at the header, ready to resume interpreted.
@@ -439,7 +440,7 @@ impl<'o> Interpreter<'o> {
     /// frames recorded so far.
     fn run_native(
         &mut self,
-        entry: *const u8,
+        entry: BoxedEntry,
         args: &[Value],
     ) -> Result<Value, (String, Vec<StackFrame>)> {
         let out_marker = 0u8;
@@ -455,14 +456,15 @@ impl<'o> Interpreter<'o> {
         let ctx: *mut JitContext = &mut *self.jit_ctx;
         let mut out = Value::Nil;
         // SAFETY: `entry` is the boxed entry of code the Cranelift backend compiled for this
-        // interpreter, with the signature `extern "C" fn(ctx, args, out) -> i8`; `args` holds as
-        // many values as the function has parameters (the method cache is keyed by the argument
-        // signature, arity included), and `ctx` stays valid during the call. Nothing else uses
-        // `self` until the call returns, except the helpers through `ctx.interp`.
+        // interpreter: a trampoline `extern "C" fn(ctx, args, out, target) -> i8` of the shape of
+        // `target`'s typed entry; `args` holds as many values as the function has parameters
+        // (the method cache is keyed by the argument signature, arity included), and `ctx`
+        // stays valid during the call. Nothing else uses `self` until the call returns, except
+        // the helpers through `ctx.interp`.
         let status = unsafe {
-            let f: extern "C" fn(*mut JitContext, *const Value, *mut Value) -> i8 =
-                std::mem::transmute(entry);
-            f(ctx, args.as_ptr(), &mut out)
+            let f: extern "C" fn(*mut JitContext, *const Value, *mut Value, *const u8) -> i8 =
+                std::mem::transmute(entry.trampoline);
+            f(ctx, args.as_ptr(), &mut out, entry.target)
         };
         self.jit_ctx.depth -= 1;
         if let Some(start) = start {
@@ -480,7 +482,7 @@ impl<'o> Interpreter<'o> {
     }
 
     /// Specializes and compiles `f` for `sig`; decodes the functions that adds.
-    fn tier_up(&mut self, f: FuncId, sig: crate::profile::TypeSig) -> Option<*const u8> {
+    fn tier_up(&mut self, f: FuncId, sig: crate::profile::TypeSig) -> Option<BoxedEntry> {
         let active = self.jit_ctx.depth > 0;
         let start = std::time::Instant::now();
         let r = self.tiering.compile(&mut self.module, f, sig, active);

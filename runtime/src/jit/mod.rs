@@ -12,7 +12,7 @@ pub mod osr;
 use crate::profile::TypeSig;
 use crate::value::Value;
 use lru::LruCache;
-use ruchy_backends::{Backend, CompiledFunction, RuntimeAbi};
+use ruchy_backends::{Backend, BoxedEntry, CompiledFunction, RuntimeAbi};
 use ruchy_ir::{ElemType, EntityRef, FuncId, Level, Module, Type};
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
@@ -132,7 +132,7 @@ pub struct FunctionReport {
 pub enum Decision {
     Interpret,
     /// Run compiled code through its boxed entry.
-    Native(*const u8),
+    Native(BoxedEntry),
     /// Hot and not tried yet: compile first.
     Compile,
 }
@@ -163,7 +163,7 @@ pub struct Tiering {
     pub backend_error: Option<String>,
     /// Per function: the last signature that hit compiled code, and its boxed entry — checked
     /// before the method cache so a hot call costs an array load and a compare.
-    fast: Vec<(TypeSig, usize)>,
+    fast: Vec<(TypeSig, BoxedEntry)>,
     /// Per function: calls that went to compiled code.
     fast_hits: Vec<u64>,
     /// OSR variants made so far, by function and loop header (`None`: none can be made).
@@ -244,7 +244,7 @@ impl Tiering {
             }
         }
         for e in self.fast.iter_mut() {
-            *e = (0, 0);
+            *e = (0, BoxedEntry::NONE);
         }
         if let Some(sig) = cached.map(|k| k.1).or(sig) {
             self.given_up.insert((orig, sig));
@@ -312,10 +312,10 @@ impl Tiering {
         }
         let i = f.index();
         if let Some(&(s, e)) = self.fast.get(i) {
-            if e != 0 && s == sig {
+            if !e.is_none() && s == sig {
                 self.hits += 1;
                 self.fast_hits[i] += 1;
-                return Decision::Native(e as *const u8);
+                return Decision::Native(e);
             }
         }
         if let Some(e) = self.cache.get_mut(&(f, sig)) {
@@ -325,10 +325,10 @@ impl Tiering {
                     self.hits += 1;
                     let entry = code.boxed_entry;
                     if self.fast.len() <= i {
-                        self.fast.resize(i + 1, (0, 0));
+                        self.fast.resize(i + 1, (0, BoxedEntry::NONE));
                         self.fast_hits.resize(i + 1, 0);
                     }
-                    self.fast[i] = (sig, entry as usize);
+                    self.fast[i] = (sig, entry);
                     Decision::Native(entry)
                 }
                 None => Decision::Interpret,
@@ -355,7 +355,7 @@ impl Tiering {
         f: FuncId,
         sig: TypeSig,
         active_native_frames: bool,
-    ) -> Option<*const u8> {
+    ) -> Option<BoxedEntry> {
         self.tried.entry(f).or_default().insert(sig);
         let nsigs = self.tried[&f].len();
         if nsigs > self.config.max_specializations_per_function {
@@ -547,7 +547,7 @@ impl Tiering {
                 self.evictions += 1;
                 // The fast table may point at the evicted code.
                 for e in self.fast.iter_mut() {
-                    *e = (0, 0);
+                    *e = (0, BoxedEntry::NONE);
                 }
                 // A later call recompiles.
                 self.tried.entry(old_key.0).or_default().remove(&old_key.1);
