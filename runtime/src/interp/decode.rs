@@ -4,7 +4,7 @@
 use super::op::*;
 use crate::value::Value;
 use ruchy_ir::{Block, Const, Function, Imm, Inst, Opcode, SrcLoc, Type, Value as IrValue};
-use std::collections::HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// The decoded form of one function.
 #[derive(Debug)]
@@ -58,7 +58,7 @@ pub struct SwitchTable {
 pub fn decode_function(func: &Function, next_counter: &mut u32) -> FuncCode {
     let mut d = Decoder {
         func,
-        regs: HashMap::new(),
+        regs: HashMap::default(),
         nregs: 0,
         code: vec![],
         locs: vec![],
@@ -66,19 +66,19 @@ pub fn decode_function(func: &Function, next_counter: &mut u32) -> FuncCode {
         arg_regs: vec![],
         strings: vec![],
         tables: vec![],
-        block_pc: HashMap::new(),
+        block_pc: HashMap::default(),
         fixups: vec![],
         stubs: vec![],
-        uses: HashMap::new(),
-        layout_index: HashMap::new(),
-        header_counters: HashMap::new(),
+        uses: HashMap::default(),
+        layout_index: HashMap::default(),
+        header_counters: HashMap::default(),
         first_counter: *next_counter,
-        small_ints: HashMap::new(),
+        small_ints: HashMap::default(),
         folded_only: Default::default(),
-        coalesce: HashMap::new(),
+        coalesce: HashMap::default(),
         left_dies: Default::default(),
-        live_in: HashMap::new(),
-        inst_pcs: HashMap::new(),
+        live_in: HashMap::default(),
+        inst_pcs: HashMap::default(),
         deopts: vec![],
     };
     d.run();
@@ -154,15 +154,15 @@ struct Decoder<'m> {
     /// Integer constants that fit an immediate, by value.
     small_ints: HashMap<IrValue, i32>,
     /// Constants whose every use was folded into an immediate: never materialized.
-    folded_only: std::collections::HashSet<IrValue>,
+    folded_only: HashSet<IrValue>,
     /// Values that share the register of the block parameter they are passed to.
     coalesce: HashMap<IrValue, IrValue>,
     /// `dyn.add`/`str.concat` instructions whose left operand is not used afterwards: they may
     /// take it out of its register, so a string held only there is appended to in place.
-    left_dies: std::collections::HashSet<Inst>,
+    left_dies: HashSet<Inst>,
     /// Values live on entry to each block: an edge argument that is not may be moved out of
     /// its register instead of copied.
-    live_in: HashMap<Block, std::collections::HashSet<IrValue>>,
+    live_in: HashMap<Block, HashSet<IrValue>>,
     inst_pcs: HashMap<(Block, u32), Pc>,
     deopts: Vec<DeoptSite>,
 }
@@ -289,7 +289,7 @@ impl<'m> Decoder<'m> {
     /// because every use takes them as an immediate.
     fn find_immediates(&mut self) {
         let f = self.func;
-        let mut folded: HashMap<IrValue, u32> = HashMap::new();
+        let mut folded: HashMap<IrValue, u32> = HashMap::default();
         for (_, inst) in f.insts_in_order() {
             let d = &f.dfg.insts[inst];
             if let (Opcode::Const, Imm::Const(Const::Int(v)), Some(r)) =
@@ -326,7 +326,7 @@ impl<'m> Decoder<'m> {
             self.live_in.insert(b, liveness.live_in(b).collect());
         }
         for &b in f.layout.blocks() {
-            let mut live: std::collections::HashSet<IrValue> = liveness.live_out(b).collect();
+            let mut live: HashSet<IrValue> = liveness.live_out(b).collect();
             for &i in f.layout.block_insts(b).iter().rev() {
                 let d = &f.dfg.insts[i];
                 if matches!(d.opcode, Opcode::DynAdd | Opcode::StrConcat)
