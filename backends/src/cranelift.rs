@@ -30,6 +30,10 @@ use std::time::Instant;
 /// The Cranelift backend.
 pub struct CraneliftBackend {
     isa: OwnedTargetIsa,
+    /// Cranelift's per-function state, cleared and reused between compilations so that its
+    /// allocations are made once.
+    ctx: cranelift_codegen::Context,
+    fbc: FunctionBuilderContext,
 }
 
 impl CraneliftBackend {
@@ -39,7 +43,11 @@ impl CraneliftBackend {
         static ISA: std::sync::OnceLock<Result<OwnedTargetIsa, CompileError>> =
             std::sync::OnceLock::new();
         let isa = ISA.get_or_init(host_isa).clone()?;
-        Ok(CraneliftBackend { isa })
+        Ok(CraneliftBackend {
+            isa,
+            ctx: cranelift_codegen::Context::new(),
+            fbc: FunctionBuilderContext::new(),
+        })
     }
 
     fn new_module(&self, abi: &dyn RuntimeAbi) -> Result<JITModule, CompileError> {
@@ -141,7 +149,7 @@ impl CraneliftBackend {
     /// Builds the code of `func` into `jit`; returns the id of its typed entry and the text in
     /// the form asked for.
     fn build(
-        &self,
+        &mut self,
         jit: &mut JITModule,
         module: &Module,
         func: FuncId,
@@ -158,13 +166,13 @@ impl CraneliftBackend {
         let typed_id = jit
             .declare_function(&name, Linkage::Local, &typed_sig)
             .map_err(|e| CompileError(e.to_string()))?;
-        let mut ctx = jit.make_context();
+        let ctx = &mut self.ctx;
+        ctx.clear();
         ctx.func.signature = typed_sig.clone();
         ctx.func.name = UserFuncName::user(0, typed_id.as_u32());
-        let mut fbc = FunctionBuilderContext::new();
         let trap_sites;
         {
-            let b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
+            let b = FunctionBuilder::new(&mut ctx.func, &mut self.fbc);
             let mut lw = Lower::new(b, module, func, f, jit, abi, ptr);
             lw.self_id = Some(typed_id);
             lw.run()?;
@@ -180,7 +188,7 @@ impl CraneliftBackend {
             }
             None => None,
         };
-        jit.define_function(typed_id, &mut ctx)
+        jit.define_function(typed_id, ctx)
             .map_err(|e| CompileError(format!("cranelift rejected @{}: {e:?}", f.name)))?;
         if want_text == Some(TextForm::Asm) {
             text = ctx.compiled_code().and_then(|c| c.vcode.clone());
@@ -189,7 +197,7 @@ impl CraneliftBackend {
             .compiled_code()
             .map(|c| c.code_info().total_size as usize)
             .unwrap_or(0);
-        jit.clear_context(&mut ctx);
+        ctx.clear();
         Ok((typed_id, trap_sites, text, size))
     }
 }
