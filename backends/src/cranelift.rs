@@ -170,16 +170,26 @@ impl CraneliftBackend {
         ctx.clear();
         ctx.func.signature = typed_sig.clone();
         ctx.func.name = UserFuncName::user(0, typed_id.as_u32());
-        let trap_sites;
-        {
+        let target_config = jit.target_config();
+        let lowered = {
             let b = FunctionBuilder::new(&mut ctx.func, &mut self.fbc);
             let mut lw = Lower::new(b, module, func, f, jit, abi, ptr);
             lw.self_id = Some(typed_id);
-            lw.run()?;
-            trap_sites = std::mem::take(&mut lw.trap_sites);
-            lw.b.seal_all_blocks();
-            lw.b.finalize(jit.target_config());
-        }
+            lw.run().map(|()| {
+                let sites = std::mem::take(&mut lw.trap_sites);
+                lw.b.seal_all_blocks();
+                lw.b.finalize(target_config);
+                sites
+            })
+        };
+        let trap_sites = match lowered {
+            Ok(sites) => sites,
+            Err(e) => {
+                // Only `finalize` clears the builder's context: start the next function afresh.
+                self.fbc = FunctionBuilderContext::new();
+                return Err(e);
+            }
+        };
         let mut text = match want_text {
             Some(TextForm::BackendIr) => Some(ctx.func.display().to_string()),
             Some(TextForm::Asm) => {
