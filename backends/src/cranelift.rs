@@ -1298,21 +1298,19 @@ impl<'a, 'b> Lower<'a, 'b> {
                         pending.push((edge, dest));
                     }
                 }
-                // Cranelift lays the second target of a `brif` out right after the branch.
-                // Put the `then` block there (source order: a loop body after its test), unless
-                // it only leaves the function (an early return or a failed check) and the
-                // other block does not.
+                // Cranelift lays the second target of a `brif` out right after the branch: the
+                // `else` block, unless only it leaves the function (the exit of a loop whose
+                // body is the `then` block, say) — then the `then` block goes there.
                 let exits = |b: Block| {
-                    self.f
-                        .layout
-                        .last_inst(b)
-                        .is_some_and(|t| matches!(self.f.dfg.insts[t].opcode, Return | Trap))
+                    self.f.layout.last_inst(b).is_some_and(|t| {
+                        matches!(self.f.dfg.insts[t].opcode, Return | Trap)
+                    })
                 };
-                if exits(d.dests[0].block) && !exits(d.dests[1].block) {
-                    self.b.ins().brif(c, targets[0], &[], targets[1], &[]);
-                } else {
+                if exits(d.dests[1].block) && !exits(d.dests[0].block) {
                     let not_c = self.negate(c);
                     self.b.ins().brif(not_c, targets[1], &[], targets[0], &[]);
+                } else {
+                    self.b.ins().brif(c, targets[0], &[], targets[1], &[]);
                 }
                 for (edge, dest) in pending {
                     self.b.switch_to_block(edge);
