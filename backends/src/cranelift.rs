@@ -909,7 +909,6 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.switch_to_block(ok);
     }
 
-    /// Raises error `kind` when `cond` is non-zero.
     /// `!c` for a branch condition: a comparison is re-emitted with the opposite condition so
     /// that it still fuses with the branch.
     fn negate(&mut self, c: ClValue) -> ClValue {
@@ -928,6 +927,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.ins().icmp_imm_s(IntCC::Equal, c, 0)
     }
 
+    /// Raises error `kind` when `cond` is non-zero.
     fn raise_if(&mut self, cond: ClValue, kind: i32, extra: ClValue, loc: SrcLoc) {
         let err = self.b.create_block();
         self.b.set_cold_block(err);
