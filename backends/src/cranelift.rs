@@ -34,6 +34,10 @@ pub struct CraneliftBackend {
     /// allocations are made once.
     ctx: cranelift_codegen::Context,
     fbc: FunctionBuilderContext,
+    /// The runtime's helper addresses by name, looked up when a function first imports one:
+    /// registering all of them in every new module cost more than a tenth of compiling a small
+    /// function.
+    helpers: Option<std::sync::Arc<[(&'static str, usize)]>>,
 }
 
 impl CraneliftBackend {
@@ -47,17 +51,35 @@ impl CraneliftBackend {
             isa,
             ctx: cranelift_codegen::Context::new(),
             fbc: FunctionBuilderContext::new(),
+            helpers: None,
         })
     }
 
-    fn new_module(&self, abi: &dyn RuntimeAbi) -> Result<JITModule, CompileError> {
+    fn new_module(&mut self, abi: &dyn RuntimeAbi) -> Result<JITModule, CompileError> {
+        let helpers = match &self.helpers {
+            Some(h) => h.clone(),
+            None => {
+                let table = HELPERS
+                    .iter()
+                    .map(|h| {
+                        abi.helper(h.name)
+                            .map(|a| (h.name, a as usize))
+                            .ok_or_else(|| {
+                                CompileError(format!("the runtime does not provide `{}`", h.name))
+                            })
+                    })
+                    .collect::<Result<std::sync::Arc<[_]>, _>>()?;
+                self.helpers = Some(table.clone());
+                table
+            }
+        };
         let mut builder = JITBuilder::with_isa(self.isa.clone(), default_libcall_names());
-        for h in HELPERS {
-            let addr = abi.helper(h.name).ok_or_else(|| {
-                CompileError(format!("the runtime does not provide `{}`", h.name))
-            })?;
-            builder.symbol(h.name, addr);
-        }
+        builder.symbol_lookup_fn(Box::new(move |name| {
+            helpers
+                .iter()
+                .find(|&&(n, _)| n == name)
+                .map(|&(_, a)| a as *const u8)
+        }));
         Ok(JITModule::new(builder))
     }
 
@@ -1302,9 +1324,10 @@ impl<'a, 'b> Lower<'a, 'b> {
                 // `else` block, unless only it leaves the function (the exit of a loop whose
                 // body is the `then` block, say) — then the `then` block goes there.
                 let exits = |b: Block| {
-                    self.f.layout.last_inst(b).is_some_and(|t| {
-                        matches!(self.f.dfg.insts[t].opcode, Return | Trap)
-                    })
+                    self.f
+                        .layout
+                        .last_inst(b)
+                        .is_some_and(|t| matches!(self.f.dfg.insts[t].opcode, Return | Trap))
                 };
                 if exits(d.dests[1].block) && !exits(d.dests[0].block) {
                     let not_c = self.negate(c);
