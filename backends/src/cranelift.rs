@@ -20,9 +20,7 @@ use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{
-    default_libcall_names, FuncId as ClFuncId, Linkage, Module as _, ModuleReloc,
-};
+use cranelift_module::{default_libcall_names, FuncId as ClFuncId, Linkage, Module as _};
 use ruchy_ir::{
     Block, CmpPred, EntityRef, FuncId, Function, Imm, Inst, Module, Opcode, SrcLoc, Type, Value,
 };
@@ -34,7 +32,7 @@ pub struct CraneliftBackend {
     isa: OwnedTargetIsa,
     /// Cranelift's per-function state, cleared and reused between compilations so that its
     /// allocations are made once.
-    ctxs: Vec<cranelift_codegen::Context>,
+    ctx: cranelift_codegen::Context,
     fbc: FunctionBuilderContext,
     /// The runtime's helper addresses by name, looked up when a function first imports one:
     /// registering all of them in every new module cost more than a tenth of compiling a small
@@ -51,7 +49,7 @@ impl CraneliftBackend {
         let isa = ISA.get_or_init(host_isa).clone()?;
         Ok(CraneliftBackend {
             isa,
-            ctxs: vec![],
+            ctx: cranelift_codegen::Context::new(),
             fbc: FunctionBuilderContext::new(),
             helpers: None,
         })
@@ -170,15 +168,16 @@ impl CraneliftBackend {
         Ok(addr)
     }
 
-    /// Lowers `func` into `ctx.func`, declared in `jit`; returns its id there and its trap sites.
-    fn lower_into(
+    /// Builds the code of `func` into `jit`; returns the id of its typed entry and the text in
+    /// the form asked for.
+    fn build(
         &mut self,
-        ctx: &mut cranelift_codegen::Context,
         jit: &mut JITModule,
         module: &Module,
         func: FuncId,
         abi: &mut dyn RuntimeAbi,
-    ) -> Result<(ClFuncId, Vec<SrcLoc>), CompileError> {
+        want_text: Option<TextForm>,
+    ) -> Result<(ClFuncId, Vec<SrcLoc>, Option<String>, usize), CompileError> {
         let f = &module.funcs[func];
         if f.level == ruchy_ir::Level::Dyn {
             return Err(CompileError(format!("@{} is at the dyn level", f.name)));
@@ -189,8 +188,9 @@ impl CraneliftBackend {
         let typed_id = jit
             .declare_function(&name, Linkage::Local, &typed_sig)
             .map_err(|e| CompileError(e.to_string()))?;
+        let ctx = &mut self.ctx;
         ctx.clear();
-        ctx.func.signature = typed_sig;
+        ctx.func.signature = typed_sig.clone();
         ctx.func.name = UserFuncName::user(0, typed_id.as_u32());
         let target_config = jit.target_config();
         let lowered = {
@@ -204,54 +204,14 @@ impl CraneliftBackend {
                 sites
             })
         };
-        match lowered {
-            Ok(sites) => Ok((typed_id, sites)),
+        let trap_sites = match lowered {
+            Ok(sites) => sites,
             Err(e) => {
                 // Only `finalize` clears the builder's context: start the next function afresh.
                 self.fbc = FunctionBuilderContext::new();
-                Err(e)
+                return Err(e);
             }
-        }
-    }
-
-    /// A Cranelift context from the pool (reused so its allocations are made once).
-    fn take_ctx(&mut self) -> cranelift_codegen::Context {
-        self.ctxs
-            .pop()
-            .unwrap_or_else(cranelift_codegen::Context::new)
-    }
-
-    fn give_back(&mut self, mut ctx: cranelift_codegen::Context) {
-        ctx.clear();
-        self.ctxs.push(ctx);
-    }
-
-    /// Builds the code of `func` into `jit`; returns the id of its typed entry and the text in
-    /// the form asked for.
-    fn build(
-        &mut self,
-        jit: &mut JITModule,
-        module: &Module,
-        func: FuncId,
-        abi: &mut dyn RuntimeAbi,
-        want_text: Option<TextForm>,
-    ) -> Result<(ClFuncId, Vec<SrcLoc>, Option<String>, usize), CompileError> {
-        let mut ctx = self.take_ctx();
-        let r = self.build_in(&mut ctx, jit, module, func, abi, want_text);
-        self.give_back(ctx);
-        r
-    }
-
-    fn build_in(
-        &mut self,
-        ctx: &mut cranelift_codegen::Context,
-        jit: &mut JITModule,
-        module: &Module,
-        func: FuncId,
-        abi: &mut dyn RuntimeAbi,
-        want_text: Option<TextForm>,
-    ) -> Result<(ClFuncId, Vec<SrcLoc>, Option<String>, usize), CompileError> {
-        let (typed_id, trap_sites) = self.lower_into(ctx, jit, module, func, abi)?;
+        };
         let mut text = match want_text {
             Some(TextForm::BackendIr) => Some(ctx.func.display().to_string()),
             Some(TextForm::Asm) => {
@@ -260,9 +220,8 @@ impl CraneliftBackend {
             }
             None => None,
         };
-        let name = &module.funcs[func].name;
         jit.define_function(typed_id, ctx)
-            .map_err(|e| CompileError(format!("cranelift rejected @{name}: {e:?}")))?;
+            .map_err(|e| CompileError(format!("cranelift rejected @{}: {e:?}", f.name)))?;
         if want_text == Some(TextForm::Asm) {
             text = ctx.compiled_code().and_then(|c| c.vcode.clone());
         }
@@ -270,37 +229,8 @@ impl CraneliftBackend {
             .compiled_code()
             .map(|c| c.code_info().total_size as usize)
             .unwrap_or(0);
+        ctx.clear();
         Ok((typed_id, trap_sites, text, size))
-    }
-
-    /// Puts the machine code `ctx` holds into `jit` as `id` and finalizes the module.
-    fn install(
-        jit: &mut JITModule,
-        ctx: &cranelift_codegen::Context,
-        id: ClFuncId,
-    ) -> Result<(*const u8, usize), CompileError> {
-        let code = ctx
-            .compiled_code()
-            .ok_or_else(|| CompileError("no machine code".into()))?;
-        let relocs: Vec<ModuleReloc> = code
-            .buffer
-            .relocs()
-            .iter()
-            .map(|r| ModuleReloc::from_mach_reloc(r, &ctx.func, id))
-            .collect();
-        jit.define_function_bytes(
-            id,
-            code.buffer.alignment as u64,
-            code.code_buffer(),
-            &relocs,
-        )
-        .map_err(|e| CompileError(e.to_string()))?;
-        jit.finalize_definitions()
-            .map_err(|e| CompileError(e.to_string()))?;
-        Ok((
-            jit.get_finalized_function(id),
-            code.code_info().total_size as usize,
-        ))
     }
 }
 
@@ -334,140 +264,6 @@ impl Backend for CraneliftBackend {
             trap_sites,
             handle: CodeHandle(Box::new(jit)),
         })
-    }
-
-    /// Lowers every function on this thread (lowering declares imports and interns constants
-    /// through the runtime), generates machine code on two threads when the machine has two
-    /// cores, and installs each function in its own module.
-    fn compile_batch(
-        &mut self,
-        module: &Module,
-        funcs: &[FuncId],
-        abi: &mut dyn RuntimeAbi,
-    ) -> Vec<Result<CompiledFunction, CompileError>> {
-        let parallel =
-            funcs.len() > 1 && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
-        if !parallel {
-            return funcs
-                .iter()
-                .map(|&f| self.compile(module, f, abi))
-                .collect();
-        }
-        struct Job {
-            func: FuncId,
-            jit: JITModule,
-            id: ClFuncId,
-            trap_sites: Vec<SrcLoc>,
-            busy: std::time::Duration,
-        }
-        let mut results: Vec<Option<Result<CompiledFunction, CompileError>>> =
-            funcs.iter().map(|_| None).collect();
-        let mut jobs: Vec<(usize, Job)> = vec![];
-        let mut ctxs = vec![];
-        for (k, &func) in funcs.iter().enumerate() {
-            let start = Instant::now();
-            let mut ctx = self.take_ctx();
-            let lowered = self.new_module(abi).and_then(|mut jit| {
-                self.lower_into(&mut ctx, &mut jit, module, func, abi)
-                    .map(|(id, trap_sites)| (jit, id, trap_sites))
-            });
-            match lowered {
-                Ok((jit, id, trap_sites)) => {
-                    jobs.push((
-                        k,
-                        Job {
-                            func,
-                            jit,
-                            id,
-                            trap_sites,
-                            busy: start.elapsed(),
-                        },
-                    ));
-                    ctxs.push((ctx, std::time::Duration::ZERO, None::<String>));
-                }
-                Err(e) => {
-                    results[k] = Some(Err(e));
-                    self.give_back(ctx);
-                }
-            }
-        }
-        // Code generation in two halves of about equal size (by instruction count, largest
-        // functions first): one here, one on the code generation worker.
-        let mut order: Vec<usize> = (0..ctxs.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(ctxs[i].0.func.dfg.num_insts()));
-        let mut load = [0usize; 2];
-        let mut theirs = vec![];
-        let mut slots: Vec<Option<Generated>> = ctxs.into_iter().map(Some).collect();
-        for i in order {
-            let side = usize::from(load[1] < load[0]);
-            if let Some(g) = slots[i].as_ref() {
-                load[side] += g.0.func.dfg.num_insts();
-            }
-            if side == 1 {
-                if let Some(g) = slots[i].take() {
-                    theirs.push((i, g));
-                }
-            }
-        }
-        let reply = match worker::submit(self.isa.clone(), theirs) {
-            Ok(reply) => Some(reply),
-            Err(back) => {
-                // No worker: everything here.
-                for (i, g) in back {
-                    slots[i] = Some(g);
-                }
-                None
-            }
-        };
-        for g in slots.iter_mut().flatten() {
-            generate(&*self.isa, g);
-        }
-        if let Some(done) = reply.and_then(|r| r.recv().ok()) {
-            for (i, g) in done {
-                slots[i] = Some(g);
-            }
-        }
-        // A slot still empty lost its context in a worker that panicked.
-        let ctxs: Vec<Generated> = slots
-            .into_iter()
-            .map(|g| {
-                g.unwrap_or_else(|| {
-                    let failed = Some("code generation failed".to_string());
-                    (
-                        cranelift_codegen::Context::new(),
-                        Default::default(),
-                        failed,
-                    )
-                })
-            })
-            .collect();
-        for ((k, mut job), (ctx, time, err)) in jobs.into_iter().zip(ctxs) {
-            let name = &module.funcs[job.func].name;
-            let start = Instant::now();
-            let result = match err {
-                Some(e) => Err(CompileError(format!("cranelift rejected @{name}: {e}"))),
-                None => Self::install(&mut job.jit, &ctx, job.id).and_then(|(entry, size)| {
-                    Ok(CompiledFunction {
-                        func: job.func,
-                        typed_entry: entry,
-                        boxed_entry: BoxedEntry {
-                            trampoline: self.trampoline(&module.funcs[job.func])?,
-                            target: entry,
-                        },
-                        code_size: size,
-                        compile_time: job.busy + time + start.elapsed(),
-                        trap_sites: job.trap_sites,
-                        handle: CodeHandle(Box::new(job.jit)),
-                    })
-                }),
-            };
-            self.give_back(ctx);
-            results[k] = Some(result);
-        }
-        results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(CompileError("not compiled".into()))))
-            .collect()
     }
 
     fn compile_fallback(
@@ -2349,71 +2145,5 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.ins().jump(done, &[]);
         self.b.switch_to_block(done);
         Ok(())
-    }
-}
-
-/// A function's Cranelift context on its way through code generation: the context, how long
-/// code generation took, and why it failed.
-type Generated = (
-    cranelift_codegen::Context,
-    std::time::Duration,
-    Option<String>,
-);
-
-/// Generates machine code for the function in `g.0`.
-fn generate(isa: &dyn cranelift_codegen::isa::TargetIsa, g: &mut Generated) {
-    let start = Instant::now();
-    let mut plane = cranelift_codegen::control::ControlPlane::default();
-    if let Err(e) = g.0.compile(isa, &mut plane) {
-        g.2 = Some(format!("{:?}", e.inner));
-    }
-    g.1 = start.elapsed();
-}
-
-/// One thread per process that generates code for the functions a batch hands it, so a batch
-/// uses both cores. It lives as long as the process: starting a thread per batch cost as much
-/// as it saved, and a long-lived thread keeps its core's caches warm with Cranelift.
-mod worker {
-    use super::{generate, Generated};
-    use cranelift_codegen::isa::OwnedTargetIsa;
-    use std::sync::mpsc::{channel, Receiver, Sender};
-    use std::sync::{Mutex, OnceLock};
-
-    type Task = (
-        OwnedTargetIsa,
-        Vec<(usize, Generated)>,
-        Sender<Vec<(usize, Generated)>>,
-    );
-
-    static WORKER: OnceLock<Option<Mutex<Sender<Task>>>> = OnceLock::new();
-
-    /// Hands `work` to the worker, or gives it back when there is no worker.
-    pub fn submit(
-        isa: OwnedTargetIsa,
-        work: Vec<(usize, Generated)>,
-    ) -> Result<Receiver<Vec<(usize, Generated)>>, Vec<(usize, Generated)>> {
-        let worker = WORKER.get_or_init(|| {
-            let (tx, rx) = channel::<Task>();
-            std::thread::Builder::new()
-                .name("ruchy-codegen".into())
-                .spawn(move || {
-                    while let Ok((isa, mut work, reply)) = rx.recv() {
-                        for (_, g) in work.iter_mut() {
-                            generate(&*isa, g);
-                        }
-                        let _ = reply.send(work);
-                    }
-                })
-                .ok()
-                .map(|_| Mutex::new(tx))
-        });
-        let (reply_tx, reply_rx) = channel();
-        let Some(Ok(sender)) = worker.as_ref().map(|w| w.lock()) else {
-            return Err(work);
-        };
-        match sender.send((isa, work, reply_tx)) {
-            Ok(()) => Ok(reply_rx),
-            Err(e) => Err(e.0 .1),
-        }
     }
 }

@@ -108,21 +108,6 @@ pub trait Backend {
         func: FuncId,
         abi: &mut dyn RuntimeAbi,
     ) -> Result<CompiledFunction, CompileError>;
-    /// Compiles several functions at once, each into its own code (so each can still be freed
-    /// alone); a backend may use more than one thread. The results come in the order of
-    /// `funcs`. Cells and string constants are requested in the order of `funcs`, as by
-    /// `compile` one after the other.
-    fn compile_batch(
-        &mut self,
-        module: &Module,
-        funcs: &[FuncId],
-        abi: &mut dyn RuntimeAbi,
-    ) -> Vec<Result<CompiledFunction, CompileError>> {
-        funcs
-            .iter()
-            .map(|&f| self.compile(module, f, abi))
-            .collect()
-    }
     /// Frees the memory of compiled code. The caller guarantees that nothing runs it anymore
     /// and no indirection cell points into it.
     fn free(&mut self, code: CompiledFunction);

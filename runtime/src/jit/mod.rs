@@ -475,19 +475,16 @@ impl Tiering {
         for &g in &order {
             self.cells.entry(g).or_insert_with(|| Box::new(0));
         }
-        let Some(backend) = self.backend.as_mut() else {
-            return None;
-        };
-        let mut abi = Abi {
-            cells: &self.cells,
-            strings: &mut self.strings,
-        };
-        let batch: Vec<FuncId> = order.iter().rev().copied().collect();
-        let results = backend.compile_batch(module, &batch, &mut abi);
         let mut compiled = vec![];
-        let mut results = batch.into_iter().zip(results);
-        for (g, result) in results.by_ref() {
-            match result {
+        for &g in order.iter().rev() {
+            let Some(backend) = self.backend.as_mut() else {
+                return None;
+            };
+            let mut abi = Abi {
+                cells: &self.cells,
+                strings: &mut self.strings,
+            };
+            match backend.compile(module, g, &mut abi) {
                 Ok(code) => {
                     if let Some(cell) = self.cells.get_mut(&g) {
                         **cell = code.typed_entry as usize;
@@ -496,23 +493,19 @@ impl Tiering {
                     compiled.push((g, code));
                 }
                 Err(e) => {
-                    let why = if g == spec {
-                        format!("compile error: {e}")
-                    } else {
-                        // Callers were compiled against its cell: nothing can run them safely.
-                        format!("compile error in a callee: {e}")
-                    };
-                    self.report(f).reasons.push(why);
+                    if g == spec {
+                        self.report(f).reasons.push(format!("compile error: {e}"));
+                        for (_, code) in compiled {
+                            self.pinned_code.push(code);
+                        }
+                        return None;
+                    }
+                    // Callers were compiled against its cell: nothing can run them safely.
+                    self.report(f)
+                        .reasons
+                        .push(format!("compile error in a callee: {e}"));
                     for (_, code) in compiled {
                         self.pinned_code.push(code);
-                    }
-                    // Compiled after the failure: no cell points into them yet.
-                    if let Some(backend) = self.backend.as_mut() {
-                        for (_, rest) in results {
-                            if let Ok(code) = rest {
-                                backend.free(code);
-                            }
-                        }
                     }
                     return None;
                 }
