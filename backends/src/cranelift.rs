@@ -1157,8 +1157,6 @@ impl<'a, 'b> Lower<'a, 'b> {
                 let zero = self.iconst(types::I64, 0);
                 let is_zero = self.b.ins().icmp_imm_s(IntCC::Equal, y, 0);
                 self.raise_if(is_zero, errors::DIV_BY_ZERO, zero, loc);
-                // i64::MIN / -1 overflows; i64::MIN % -1 is 0. Divide by 1 instead to avoid
-                // the hardware trap, then fix the result.
                 // Integer division is the slowest arithmetic instruction, and most operands
                 // are small: when both are in [0, 2^32) (so the signed result equals the
                 // unsigned one) divide in double precision instead, which pipelines better
@@ -1189,6 +1187,8 @@ impl<'a, 'b> Lower<'a, 'b> {
                 };
                 self.b.ins().jump(done, &[BlockArg::Value(r)]);
                 self.b.switch_to_block(wide);
+                // i64::MIN / -1 overflows; i64::MIN % -1 is 0. Divide by 1 instead to avoid
+                // the hardware trap, then fix the result.
                 let minus_one = self.b.ins().icmp_imm_s(IntCC::Equal, y, -1);
                 let is_min = self.b.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
                 let both = self.b.ins().band(minus_one, is_min);
