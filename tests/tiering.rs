@@ -466,3 +466,35 @@ fn lru_eviction_frees_code_and_a_later_call_recompiles() {
         "evicted code was freed: {code_bytes} bytes alive"
     );
 }
+
+#[test]
+fn functions_of_one_shape_share_their_boxed_entry_trampoline() {
+    use ruchy_runtime::jit::{Decision, JitConfig, Tiering};
+    use ruchy_runtime::profile::Profile;
+    use ruchy_runtime::value::Value;
+    let file = SourceFile::new(
+        "t.ruchy",
+        "fun inc(x) { x + 1 }\nfun twice(y) { y * 2 }\nfun half(z) { z / 2.0 }\n".to_string(),
+    );
+    let mut module = compile(&file);
+    let mut tiering = Tiering::new(JitConfig::default());
+    let mut entry = |name: &str, arg: Value| {
+        let f = module.func_by_name(name).expect("function");
+        let sig = Profile::signature(&[arg]);
+        assert!(matches!(
+            tiering.decide(f, sig, 100, false),
+            Decision::Compile
+        ));
+        tiering
+            .compile(&mut module, f, sig, false)
+            .expect("compiles")
+    };
+    let (inc, twice) = (entry("inc", Value::Int(1)), entry("twice", Value::Int(1)));
+    let half = entry("half", Value::Float(1.0));
+    assert_ne!(inc.target, twice.target, "each function has its own code");
+    assert_eq!(
+        inc.trampoline, twice.trampoline,
+        "(i64) -> i64 shares one trampoline"
+    );
+    assert_ne!(inc.trampoline, half.trampoline, "(f64) -> f64 has another");
+}
