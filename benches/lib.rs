@@ -124,6 +124,44 @@ pub fn hello_world(out: &mut dyn Write) {
     run(&module, out).expect("hello world runs");
 }
 
+/// A synthetic Ruchy program of `functions` functions (about 60 IR instructions each) with
+/// loops, branches, arithmetic on ints and floats, arrays and calls, plus a top level that calls
+/// every function with integer arguments — so whole-program specialization reaches all of it.
+/// Used to measure how the pass pipeline scales with program size.
+pub fn synthetic_program(functions: usize) -> String {
+    let mut s = String::new();
+    for k in 0..functions {
+        s.push_str(&format!(
+            "fun f{k}(n, m) {{\n\
+             \x20   let mut acc = 0\n\
+             \x20   let mut x = 1.5\n\
+             \x20   let xs = [1, 2, 3, {k}]\n\
+             \x20   for i in 0..n {{\n\
+             \x20       if i % 3 == 0 {{ acc = acc + i * 2 }} else {{ acc = acc - 1 }}\n\
+             \x20       x = x * 1.0001 + 0.5\n\
+             \x20       let j = i * 4 / 2\n\
+             \x20       acc = acc + j % 7 + xs[i % 4]\n\
+             \x20   }}\n\
+             \x20   while m > acc {{ acc = acc + 1 + 0 }}\n\
+             \x20   if x > 100.0 {{ acc + 1 }} else {{ acc * 1 }}\n\
+             }}\n"
+        ));
+    }
+    for k in 0..functions {
+        s.push_str(&format!("println(f{k}(3, {k}))\n"));
+    }
+    s
+}
+
+/// Compiles source text to a `dyn`-level module, panicking on diagnostics.
+pub fn compile_text(name: &str, text: &str) -> Module {
+    let file = SourceFile::new(name, text);
+    match ruchy_frontend::compile(&file) {
+        Ok(m) => m,
+        Err(d) => panic!("{}", render_all(&file, &d)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,43 +203,5 @@ mod tests {
             let got = run_to_string(&w.source, &module);
             assert_eq!(Some(&got), w.expected.as_ref(), "output of {}", w.name);
         }
-    }
-}
-
-/// A synthetic Ruchy program of `functions` functions (about 60 IR instructions each) with
-/// loops, branches, arithmetic on ints and floats, arrays and calls, plus a top level that calls
-/// every function with integer arguments — so whole-program specialization reaches all of it.
-/// Used to measure how the pass pipeline scales with program size.
-pub fn synthetic_program(functions: usize) -> String {
-    let mut s = String::new();
-    for k in 0..functions {
-        s.push_str(&format!(
-            "fun f{k}(n, m) {{\n\
-             \x20   let mut acc = 0\n\
-             \x20   let mut x = 1.5\n\
-             \x20   let xs = [1, 2, 3, {k}]\n\
-             \x20   for i in 0..n {{\n\
-             \x20       if i % 3 == 0 {{ acc = acc + i * 2 }} else {{ acc = acc - 1 }}\n\
-             \x20       x = x * 1.0001 + 0.5\n\
-             \x20       let j = i * 4 / 2\n\
-             \x20       acc = acc + j % 7 + xs[i % 4]\n\
-             \x20   }}\n\
-             \x20   while m > acc {{ acc = acc + 1 + 0 }}\n\
-             \x20   if x > 100.0 {{ acc + 1 }} else {{ acc * 1 }}\n\
-             }}\n"
-        ));
-    }
-    for k in 0..functions {
-        s.push_str(&format!("println(f{k}(3, {k}))\n"));
-    }
-    s
-}
-
-/// Compiles source text to a `dyn`-level module, panicking on diagnostics.
-pub fn compile_text(name: &str, text: &str) -> Module {
-    let file = SourceFile::new(name, text);
-    match ruchy_frontend::compile(&file) {
-        Ok(m) => m,
-        Err(d) => panic!("{}", render_all(&file, &d)),
     }
 }

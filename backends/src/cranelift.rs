@@ -528,7 +528,10 @@ fn is_constant(b: &FunctionBuilder, v: ClValue) -> bool {
         };
         match dfg.insts[inst] {
             D::UnaryImm { .. } | D::UnaryIeee64 { .. } => return true,
-            D::Unary { opcode, arg } if matches!(opcode, O::Uextend | O::Sextend) => v = arg,
+            D::Unary {
+                opcode: O::Uextend | O::Sextend,
+                arg,
+            } => v = arg,
             D::LoadNoOffset {
                 opcode: O::Bitcast,
                 arg,

@@ -342,10 +342,7 @@ mod tests {
         );
         let tiny = float_to_string(1e-300);
         assert!(tiny.starts_with("0.000") && !tiny.contains('e'), "{tiny}");
-        assert_eq!(
-            float_to_string(f64::MIN_POSITIVE * 0.5).contains('e'),
-            false
-        );
+        assert!(!float_to_string(f64::MIN_POSITIVE * 0.5).contains('e'));
     }
 
     #[test]

@@ -62,7 +62,7 @@ impl CallGraph {
 
     /// Whether `a` and `b` call each other (directly or through others).
     pub fn same_scc(&self, a: FuncId, b: FuncId) -> bool {
-        self.scc_of.get(&a).is_some() && self.scc_of.get(&a) == self.scc_of.get(&b)
+        self.scc_of.contains_key(&a) && self.scc_of.get(&a) == self.scc_of.get(&b)
     }
 
     /// Direct callees of `f`.
