@@ -111,35 +111,17 @@ impl CraneliftBackend {
             sig.params.push(AbiParam::new(ptr));
         }
         sig.returns.push(AbiParam::new(types::I8));
-        let id = jit
-            .declare_function("boxed_entry", Linkage::Local, &sig)
-            .map_err(|e| CompileError(e.to_string()))?;
-        let mut ctx = jit.make_context();
-        ctx.func.signature = sig;
-        ctx.func.name = UserFuncName::user(0, id.as_u32());
-        let mut fbc = FunctionBuilderContext::new();
-        {
-            let mut b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
-            let entry = b.create_block();
-            b.append_block_params_for_function_params(entry);
-            b.switch_to_block(entry);
-            let p = b.block_params(entry).to_vec();
+        let (addr, _) = define_stub(&mut jit, "boxed_entry", sig, |b, _, p| {
             let (cx, args, out, target) = (p[0], p[1], p[2], p[3]);
             let mut call_args = vec![cx];
             for (i, &t) in f.params.iter().enumerate() {
                 let off = 16 * i as i32;
+                // A register-typed argument is the payload of its value.
                 let v = match repr_of(t) {
-                    Repr::I64 | Repr::Unit => {
-                        b.ins()
-                            .load(types::I64, MemFlagsData::trusted(), args, off + 8)
-                    }
-                    Repr::F64 => b
-                        .ins()
-                        .load(types::F64, MemFlagsData::trusted(), args, off + 8),
-                    Repr::Bool => b
-                        .ins()
-                        .load(types::I8, MemFlagsData::trusted(), args, off + 8),
                     Repr::Memory => b.ins().iadd_imm_s(args, off as i64),
+                    r => b
+                        .ins()
+                        .load(cl_type(r, ptr), MemFlagsData::trusted(), args, off + 8),
                 };
                 call_args.push(v);
             }
@@ -151,17 +133,10 @@ impl CraneliftBackend {
             let results = b.inst_results(call).to_vec();
             let (status, value) = results.split_last().expect("a status result");
             if let Some(&r) = value.first() {
-                store_boxed_raw(&mut b, out, r, f.ret);
+                store_boxed_raw(b, out, r, f.ret);
             }
-            b.ins().return_(&[*status]);
-            b.seal_all_blocks();
-            b.finalize(jit.target_config());
-        }
-        jit.define_function(id, &mut ctx)
-            .map_err(|e| CompileError(format!("cranelift rejected a boxed entry: {e:?}")))?;
-        jit.finalize_definitions()
-            .map_err(|e| CompileError(e.to_string()))?;
-        let addr = jit.get_finalized_function(id);
+            vec![*status]
+        })?;
         // Dropping a JITModule leaves its code mapped: the trampoline stays valid.
         drop(jit);
         table.insert(shape, addr as usize);
@@ -285,9 +260,6 @@ impl Backend for CraneliftBackend {
         let ptr = jit.target_config().pointer_type();
         let sig = native_signature(&jit, f);
         let name = format!("{}#{}.fallback", f.name, spec.index());
-        let id = jit
-            .declare_function(&name, Linkage::Local, &sig)
-            .map_err(|e| CompileError(e.to_string()))?;
         let call_sig = {
             let h = HELPERS
                 .iter()
@@ -298,16 +270,7 @@ impl Backend for CraneliftBackend {
         let rt_call = jit
             .declare_function("rt_call", Linkage::Import, &call_sig)
             .map_err(|e| CompileError(e.to_string()))?;
-        let mut ctx = jit.make_context();
-        ctx.func.signature = sig;
-        ctx.func.name = UserFuncName::user(0, id.as_u32());
-        let mut fbc = FunctionBuilderContext::new();
-        {
-            let mut b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
-            let entry = b.create_block();
-            b.append_block_params_for_function_params(entry);
-            b.switch_to_block(entry);
-            let p = b.block_params(entry).to_vec();
+        let (typed_entry, code_size) = define_stub(&mut jit, &name, sig, |b, jit, p| {
             let (cx, out) = (p[0], p[p.len() - 1]);
             let n = f.params.len();
             let ss = b.create_sized_stack_slot(StackSlotData::new(
@@ -321,10 +284,10 @@ impl Backend for CraneliftBackend {
                 let v = p[k + 1];
                 if repr_of(t) == Repr::Memory {
                     // A bitwise copy of the caller's value: borrowed, never dropped.
-                    copy_value_bits(&mut b, v, args, off);
+                    copy_value_bits(b, v, args, off);
                 } else {
                     let slot = b.ins().iadd_imm_s(args, off as i64);
-                    store_boxed_raw(&mut b, slot, v, t);
+                    store_boxed_raw(b, slot, v, t);
                 }
             }
             let callee = jit.declare_func_in_func(rt_call, b.func);
@@ -333,21 +296,8 @@ impl Backend for CraneliftBackend {
             let fid = b.ins().iconst(types::I32, spec.index() as i64);
             let loc = b.ins().iconst(types::I64, pack_loc(f.loc));
             let call = b.ins().call(callee, &[cx, out, tid, args, count, fid, loc]);
-            let status = b.inst_results(call)[0];
-            b.ins().return_(&[status]);
-            b.seal_all_blocks();
-            b.finalize(jit.target_config());
-        }
-        jit.define_function(id, &mut ctx)
-            .map_err(|e| CompileError(format!("cranelift rejected the fallback: {e:?}")))?;
-        let code_size = ctx
-            .compiled_code()
-            .map(|c| c.code_info().total_size as usize)
-            .unwrap_or(0);
-        jit.clear_context(&mut ctx);
-        jit.finalize_definitions()
-            .map_err(|e| CompileError(e.to_string()))?;
-        let typed_entry = jit.get_finalized_function(id);
+            vec![b.inst_results(call)[0]]
+        })?;
         Ok(CompiledFunction {
             func: spec,
             typed_entry,
@@ -424,6 +374,45 @@ fn cl_type(r: Repr, ptr: types::Type) -> types::Type {
         Repr::Bool => types::I8,
         Repr::Memory => ptr,
     }
+}
+
+/// Defines `name`, a one-block function of signature `sig` whose `body` gets the builder, the
+/// module and the parameters and gives the values to return; finalizes `jit`. Returns the
+/// function's address and code size.
+fn define_stub(
+    jit: &mut JITModule,
+    name: &str,
+    sig: Signature,
+    body: impl FnOnce(&mut FunctionBuilder, &mut JITModule, &[ClValue]) -> Vec<ClValue>,
+) -> Result<(*const u8, usize), CompileError> {
+    let id = jit
+        .declare_function(name, Linkage::Local, &sig)
+        .map_err(|e| CompileError(e.to_string()))?;
+    let mut ctx = jit.make_context();
+    ctx.func.signature = sig;
+    ctx.func.name = UserFuncName::user(0, id.as_u32());
+    let mut fbc = FunctionBuilderContext::new();
+    let config = jit.target_config();
+    {
+        let mut b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let p = b.block_params(entry).to_vec();
+        let rets = body(&mut b, jit, &p);
+        b.ins().return_(&rets);
+        b.seal_all_blocks();
+        b.finalize(config);
+    }
+    jit.define_function(id, &mut ctx)
+        .map_err(|e| CompileError(format!("cranelift rejected {name}: {e:?}")))?;
+    let size = ctx
+        .compiled_code()
+        .map(|c| c.code_info().total_size as usize)
+        .unwrap_or(0);
+    jit.finalize_definitions()
+        .map_err(|e| CompileError(e.to_string()))?;
+    Ok((jit.get_finalized_function(id), size))
 }
 
 /// The typed entry's signature: `(ctx, params..., [out]) -> ([ret], status)`.
@@ -2144,20 +2133,37 @@ impl<'a, 'b> Lower<'a, 'b> {
         let same = self.same_typed_kind(kind, vkind, known);
         let in_bounds = self.b.ins().icmp(IntCC::UnsignedLessThan, idxv, len);
         let ok = self.b.ins().band(same, in_bounds);
-        let fast = self.b.create_block();
-        let slow = self.b.create_block();
-        self.b.set_cold_block(slow);
+        self.inline_or_slow(
+            ok,
+            |lw| lw.store_element(body, kind, known, idxv, bits),
+            |lw| {
+                let vp = lw.mem(v)?;
+                let (fid, l) = lw.site(loc);
+                let c = lw.ctx;
+                let st = lw.call_helper("rt_array_set", &[c, base, idxv, vp, fid, l]);
+                lw.status_check(st, loc);
+                Ok(())
+            },
+        )
+    }
+
+    /// Runs `fast` when `ok` holds and the cold `slow` otherwise, then goes on after both.
+    fn inline_or_slow(
+        &mut self,
+        ok: ClValue,
+        fast: impl FnOnce(&mut Self),
+        slow: impl FnOnce(&mut Self) -> Result<(), CompileError>,
+    ) -> Result<(), CompileError> {
+        let fast_block = self.b.create_block();
+        let slow_block = self.b.create_block();
+        self.b.set_cold_block(slow_block);
         let done = self.b.create_block();
-        self.b.ins().brif(ok, fast, &[], slow, &[]);
-        self.b.switch_to_block(fast);
-        self.store_element(body, kind, known, idxv, bits);
+        self.b.ins().brif(ok, fast_block, &[], slow_block, &[]);
+        self.b.switch_to_block(fast_block);
+        fast(self);
         self.b.ins().jump(done, &[]);
-        self.b.switch_to_block(slow);
-        let vp = self.mem(v)?;
-        let (fid, l) = self.site(loc);
-        let c = self.ctx;
-        let st = self.call_helper("rt_array_set", &[c, base, idxv, vp, fid, l]);
-        self.status_check(st, loc);
+        self.b.switch_to_block(slow_block);
+        slow(self)?;
         self.b.ins().jump(done, &[]);
         self.b.switch_to_block(done);
         Ok(())
@@ -2176,24 +2182,21 @@ impl<'a, 'b> Lower<'a, 'b> {
         let same = self.same_typed_kind(kind, vkind, known);
         let room = self.b.ins().icmp(IntCC::UnsignedLessThan, len, cap);
         let ok = self.b.ins().band(same, room);
-        let fast = self.b.create_block();
-        let slow = self.b.create_block();
-        self.b.set_cold_block(slow);
-        let done = self.b.create_block();
-        self.b.ins().brif(ok, fast, &[], slow, &[]);
-        self.b.switch_to_block(fast);
-        self.store_element(body, kind, known, len, bits);
-        let len1 = self.b.ins().iadd_imm_s(len, 1);
-        self.b.ins().store(flags, len1, body, al::LEN);
-        self.b.ins().jump(done, &[]);
-        self.b.switch_to_block(slow);
-        let vp = self.mem(v)?;
-        let (fid, l) = self.site(loc);
-        let c = self.ctx;
-        let st = self.call_helper("rt_array_push", &[c, base, vp, fid, l]);
-        self.status_check(st, loc);
-        self.b.ins().jump(done, &[]);
-        self.b.switch_to_block(done);
-        Ok(())
+        self.inline_or_slow(
+            ok,
+            |lw| {
+                lw.store_element(body, kind, known, len, bits);
+                let len1 = lw.b.ins().iadd_imm_s(len, 1);
+                lw.b.ins().store(flags, len1, body, al::LEN);
+            },
+            |lw| {
+                let vp = lw.mem(v)?;
+                let (fid, l) = lw.site(loc);
+                let c = lw.ctx;
+                let st = lw.call_helper("rt_array_push", &[c, base, vp, fid, l]);
+                lw.status_check(st, loc);
+                Ok(())
+            },
+        )
     }
 }

@@ -114,7 +114,8 @@ pub trait Backend {
     /// A stand-in for compiled `spec` (which must return in memory): code with the same typed
     /// entry that has the runtime run `target` (its original) in the interpreter. The runtime
     /// puts it in `spec`'s indirection cell when it gives up on `spec`'s code, so compiled
-    /// callers stop entering it. Its boxed entry is [`BoxedEntry::NONE`]: the interpreter never calls it.
+    /// callers stop entering it. Its boxed entry is [`BoxedEntry::NONE`]: the interpreter never
+    /// calls it.
     fn compile_fallback(
         &mut self,
         module: &Module,

@@ -363,7 +363,8 @@ impl CmpPred {
     }
 
     /// Applies the predicate to two ints.
-    #[inline]
+    // Always inlined: the interpreter's comparison ops call it on every step.
+    #[inline(always)]
     pub fn holds_i64(self, x: i64, y: i64) -> bool {
         match self {
             CmpPred::Eq => x == y,
@@ -377,7 +378,8 @@ impl CmpPred {
 
     /// Applies the predicate to two floats with IEEE semantics: a NaN makes every predicate
     /// but `Ne` false, which an ordering cannot express.
-    #[inline]
+    // Always inlined: the interpreter's comparison ops call it on every step.
+    #[inline(always)]
     pub fn holds_f64(self, x: f64, y: f64) -> bool {
         match self {
             CmpPred::Eq => x == y,

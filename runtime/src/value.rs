@@ -8,7 +8,7 @@
 //! [`crate::array`]).
 
 use crate::array::ArrayObj;
-use ruchy_ir::FuncId;
+use ruchy_ir::{FuncId, Type};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -107,6 +107,23 @@ impl Value {
             Value::Func(_) | Value::Closure(_) => 7,
             Value::Cell(_) => 8,
         }
+    }
+
+    /// The `type_tag` every value of static type `ty` has, if they all have the same one
+    /// (`any` values do not).
+    pub fn type_tag_of(ty: Type) -> Option<u8> {
+        Some(match ty {
+            Type::Unit => 0,
+            Type::Bool => 1,
+            Type::I64 => 2,
+            Type::F64 => 3,
+            Type::Str => 4,
+            Type::Array(_) => 5,
+            Type::Tuple => 6,
+            Type::Func | Type::Closure => 7,
+            Type::Cell => 8,
+            Type::Any => return None,
+        })
     }
 }
 

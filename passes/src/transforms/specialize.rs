@@ -303,18 +303,8 @@ impl Specializer {
         if let Some(id) = module.func_by_name(&spec_name(&func.name, &sig)) {
             let g = &module.funcs[id];
             if g.level != Level::Dyn && g.params == sig {
-                let k = self.specs.len();
-                self.specs.push(Spec {
-                    orig: f,
-                    sig: sig.clone(),
-                    types: HashMap::new(),
-                    speculate: BTreeMap::new(),
-                    calls: HashMap::new(),
-                    ret: Some(g.ret),
-                    existing: Some(id),
-                });
-                self.index.insert((f, sig), k);
-                return Some(k);
+                let ret = g.ret;
+                return Some(self.add_spec(f, sig, Some((id, ret))));
             }
         }
         let n = self.per_func.entry(f).or_default();
@@ -322,6 +312,12 @@ impl Specializer {
             return None;
         }
         *n += 1;
+        Some(self.add_spec(f, sig, None))
+    }
+
+    /// A new spec of `f` for `sig`; `existing` is a typed specialization already in the
+    /// module (and its return type) that the spec stands for.
+    fn add_spec(&mut self, f: FuncId, sig: Vec<Type>, existing: Option<(FuncId, Type)>) -> usize {
         let k = self.specs.len();
         self.specs.push(Spec {
             orig: f,
@@ -329,11 +325,11 @@ impl Specializer {
             types: HashMap::new(),
             speculate: BTreeMap::new(),
             calls: HashMap::new(),
-            ret: None,
-            existing: None,
+            ret: existing.map(|(_, ret)| ret),
+            existing: existing.map(|(id, _)| id),
         });
         self.index.insert((f, sig), k);
-        Some(k)
+        k
     }
 
     /// Solves all specs to a global fixpoint, then writes the specialized functions.

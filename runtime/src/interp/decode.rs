@@ -928,7 +928,7 @@ impl<'m> Decoder<'m> {
                 Op::Guard {
                     dst,
                     src,
-                    tag: type_tag(ty),
+                    tag: Value::type_tag_of(ty).unwrap_or(u8::MAX),
                     deopt,
                 }
             }
@@ -1011,21 +1011,5 @@ impl<'m> Decoder<'m> {
         let msg = format!("malformed instruction {}", self.func.dfg.insts[inst].opcode);
         let message = self.string(&msg);
         Op::Trap { message }
-    }
-}
-
-/// The run-time type tag (see `Value::type_tag`) that a guard to `ty` checks for.
-fn type_tag(ty: Type) -> u8 {
-    match ty {
-        Type::Unit => 0,
-        Type::Bool => 1,
-        Type::I64 => 2,
-        Type::F64 => 3,
-        Type::Str => 4,
-        Type::Array(_) => 5,
-        Type::Tuple => 6,
-        Type::Func | Type::Closure => 7,
-        Type::Cell => 8,
-        Type::Any => 255,
     }
 }

@@ -18,7 +18,7 @@ use crate::value::{Closure, Value};
 use decode::FuncCode;
 use op::*;
 use ruchy_backends::BoxedEntry;
-use ruchy_ir::{CmpPred, EntityRef, FuncId, Module, SrcLoc};
+use ruchy_ir::{EntityRef, FuncId, Module, SrcLoc};
 use smallvec::SmallVec;
 use std::cell::RefCell;
 use std::io::Write;
@@ -198,11 +198,7 @@ impl<'o> Interpreter<'o> {
             let sig = Profile::signature(args);
             let calls = self.profile.calls.get(func.index()).copied().unwrap_or(0) + 1;
             let has_loops = self.funcs[func.index()].loop_counters.1 > 0;
-            let native = match self.tiering.decide(func, sig, calls, has_loops) {
-                Decision::Native(e) => Some(e),
-                Decision::Compile => self.tier_up(func, sig),
-                Decision::Interpret => None,
-            };
+            let native = self.native_entry(func, sig, calls, has_loops);
             if let Some(entry) = native {
                 self.profile.record_call(func, args);
                 let top = self.top;
@@ -404,11 +400,7 @@ impl<'o> Interpreter<'o> {
         }
         let caller_regs = fc.nregs as usize;
         let sig = Profile::signature(&values);
-        let entry = match self.tiering.decide(variant.func, sig, u64::MAX, true) {
-            Decision::Native(e) => Some(e),
-            Decision::Compile => self.tier_up(variant.func, sig),
-            Decision::Interpret => None,
-        }?;
+        let entry = self.native_entry(variant.func, sig, u64::MAX, true)?;
         self.tiering.osr_entries += 1;
         self.profile.record_call(variant.func, &values);
         let saved_top = self.top;
@@ -479,6 +471,22 @@ impl<'o> Interpreter<'o> {
             return Err((m, frames));
         }
         Ok(out)
+    }
+
+    /// The compiled code a call of `f` with signature `sig` (its `calls`th) should run,
+    /// compiling it first when tiering says so; `None`: interpret the call.
+    fn native_entry(
+        &mut self,
+        f: FuncId,
+        sig: crate::profile::TypeSig,
+        calls: u64,
+        has_loops: bool,
+    ) -> Option<BoxedEntry> {
+        match self.tiering.decide(f, sig, calls, has_loops) {
+            Decision::Native(e) => Some(e),
+            Decision::Compile => self.tier_up(f, sig),
+            Decision::Interpret => None,
+        }
     }
 
     /// Specializes and compiles `f` for `sig`; decodes the functions that adds.
@@ -1008,7 +1016,7 @@ impl<'o> Interpreter<'o> {
                 }
                 Op::CmpImm { pred, dst, a, imm } => {
                     let r = match &reg!(a) {
-                        Value::Int(x) => cmp_i(pred, *x, imm as i64),
+                        Value::Int(x) => pred.holds_i64(*x, imm as i64),
                         x => check!(ops::compare(pred, x, &Value::Int(imm as i64))),
                     };
                     reg!(dst) = Value::Bool(r);
@@ -1049,8 +1057,8 @@ impl<'o> Interpreter<'o> {
                 }
                 Op::Cmp { pred, dst, a, b } => {
                     let r = match (&reg!(a), &reg!(b)) {
-                        (Value::Int(x), Value::Int(y)) => cmp_i(pred, *x, *y),
-                        (Value::Float(x), Value::Float(y)) => cmp_f(pred, *x, *y),
+                        (Value::Int(x), Value::Int(y)) => pred.holds_i64(*x, *y),
+                        (Value::Float(x), Value::Float(y)) => pred.holds_f64(*x, *y),
                         (x, y) => check!(ops::compare(pred, x, y)),
                     };
                     reg!(dst) = Value::Bool(r);
@@ -1131,11 +1139,11 @@ impl<'o> Interpreter<'o> {
                 }
                 Op::CmpI { pred, dst, a, b } => {
                     let (x, y) = (int_of!(a), int_of!(b));
-                    reg!(dst) = Value::Bool(cmp_i(pred, x, y));
+                    reg!(dst) = Value::Bool(pred.holds_i64(x, y));
                 }
                 Op::CmpF { pred, dst, a, b } => {
                     let (x, y) = (float_of!(a), float_of!(b));
-                    reg!(dst) = Value::Bool(cmp_f(pred, x, y));
+                    reg!(dst) = Value::Bool(pred.holds_f64(x, y));
                 }
                 Op::NotB { dst, src } => {
                     let v = check!(ops::not(&reg!(src)));
@@ -1185,8 +1193,8 @@ impl<'o> Interpreter<'o> {
                     els,
                 } => {
                     let r = match (&reg!(a), &reg!(b)) {
-                        (Value::Int(x), Value::Int(y)) => cmp_i(pred, *x, *y),
-                        (Value::Float(x), Value::Float(y)) => cmp_f(pred, *x, *y),
+                        (Value::Int(x), Value::Int(y)) => pred.holds_i64(*x, *y),
+                        (Value::Float(x), Value::Float(y)) => pred.holds_f64(*x, *y),
                         (x, y) => check!(ops::compare(pred, x, y)),
                     };
                     pc = if r { then as usize } else { els as usize };
@@ -1199,7 +1207,7 @@ impl<'o> Interpreter<'o> {
                     els,
                 } => {
                     let (x, y) = (int_of!(a), int_of!(b));
-                    pc = if cmp_i(pred, x, y) {
+                    pc = if pred.holds_i64(x, y) {
                         then as usize
                     } else {
                         els as usize
@@ -1213,7 +1221,7 @@ impl<'o> Interpreter<'o> {
                     els,
                 } => {
                     let r = match &reg!(a) {
-                        Value::Int(x) => cmp_i(pred, *x, imm as i64),
+                        Value::Int(x) => pred.holds_i64(*x, imm as i64),
                         x => check!(ops::compare(pred, x, &Value::Int(imm as i64))),
                     };
                     pc = if r { then as usize } else { els as usize };
@@ -1581,30 +1589,6 @@ fn clear_heap_values(regs: &mut [Value]) {
         ) {
             *r = Value::Nil;
         }
-    }
-}
-
-#[inline(always)]
-fn cmp_i(pred: CmpPred, x: i64, y: i64) -> bool {
-    match pred {
-        CmpPred::Eq => x == y,
-        CmpPred::Ne => x != y,
-        CmpPred::Lt => x < y,
-        CmpPred::Le => x <= y,
-        CmpPred::Gt => x > y,
-        CmpPred::Ge => x >= y,
-    }
-}
-
-#[inline(always)]
-fn cmp_f(pred: CmpPred, x: f64, y: f64) -> bool {
-    match pred {
-        CmpPred::Eq => x == y,
-        CmpPred::Ne => x != y,
-        CmpPred::Lt => x < y,
-        CmpPred::Le => x <= y,
-        CmpPred::Gt => x > y,
-        CmpPred::Ge => x >= y,
     }
 }
 

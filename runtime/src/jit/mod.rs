@@ -677,29 +677,17 @@ fn write_perf_map(module: &Module, compiled: &[(FuncId, CompiledFunction)]) {
     }
 }
 
-/// The IR function a specialization was made from (`fib$i64` → `fib`).
 /// The run-time type signature (`Profile::signature`) of arguments of these static types, when
 /// each has one run-time type (`any` does not).
 fn signature_of_types(params: &[Type]) -> Option<TypeSig> {
     let mut sig = (params.len().min(15) as u64) << 60;
-    for (i, t) in params.iter().take(15).enumerate() {
-        let tag: u64 = match t {
-            Type::Unit => 0,
-            Type::Bool => 1,
-            Type::I64 => 2,
-            Type::F64 => 3,
-            Type::Str => 4,
-            Type::Array(_) => 5,
-            Type::Tuple => 6,
-            Type::Func | Type::Closure => 7,
-            Type::Cell => 8,
-            Type::Any => return None,
-        };
-        sig |= tag << (4 * i);
+    for (i, &t) in params.iter().take(15).enumerate() {
+        sig |= u64::from(Value::type_tag_of(t)?) << (4 * i);
     }
     Some(sig)
 }
 
+/// The IR function a specialization was made from (`fib$i64` → `fib`).
 fn original_of(module: &Module, g: FuncId) -> FuncId {
     let name = &module.funcs[g].name;
     let base = name.split('$').next().unwrap_or(name);
