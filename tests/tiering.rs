@@ -129,22 +129,32 @@ fn division_fast_paths_agree_with_the_interpreter() {
 
 #[test]
 fn narrow_division_is_exact_next_to_every_multiple() {
-    // Operands in [0, 2^32) are divided in double precision; quotients just below, at and
-    // just above an integer are where a rounding error would show.
+    // Operands in [0, 2^24) are divided in single precision and those in [0, 2^32) in double
+    // precision; quotients just below, at and just above an integer are where a rounding
+    // error would show. A remainder only compared with zero is computed as "is the rounded
+    // quotient an integer", both when the comparison decides a branch (`z`) and when it is a
+    // value (`nz`, `!=`).
     let src = "fun q(a, b) { a / b }\nfun r(a, b) { a % b }\n\
-               let ys = [1, 2, 3, 7, 65535, 65536, 65537, 2147483647, 2147483648, 4294967291, 4294967295]\n\
-               let ks = [0, 1, 2, 3, 65535, 65537, 2147483647]\n\
+               fun z(a, b) { if a % b == 0 { return 1 }\n 0 }\n\
+               fun nz(a, b) { a % b != 0 }\n\
+               let ys = [1, 2, 3, 7, 4093, 4097, 65535, 65536, 65537, 16777213, 16777215, 16777216, 16777217, 2147483647, 2147483648, 4294967291, 4294967295]\n\
+               let ks = [0, 1, 2, 3, 4095, 4097, 65535, 65537, 2147483647]\n\
                let mut sum = 0\n\
                let mut n = 0\n\
+               let mut divisible = 0\n\
                for y in ys { for k in ks { for d in [-1, 0, 1] {\n\
                  let a = k * y + d\n\
                  if a >= 0 && a < 4294967296 {\n\
                    sum = sum + q(a, y) * 3 + r(a, y)\n\
+                   divisible = divisible + z(a, y)\n\
+                   if nz(a, y) == (z(a, y) == 1) { println(\"disagree\", a, y) }\n\
                    n = n + 1 } } } }\n\
-               println(n, sum, q(4294967295, 65537), r(4294967294, 4294967295))\n";
+               println(n, sum, divisible, q(4294967295, 65537), r(4294967294, 4294967295))\n\
+               println(z(-9223372036854775807 - 1, -1), z(-12, 4), z(-13, 4), nz(9223372036854775807, 7))\n";
     let (out, _, _) = same_as_tier0(src, forced());
+    let lines: Vec<&str> = out.stdout.lines().collect();
     assert!(
-        out.stdout.ends_with(" 65535 4294967294\n"),
+        lines.len() == 2 && lines[0].ends_with(" 65535 4294967294") && lines[1] == "1 1 0 false",
         "{}",
         out.stdout
     );

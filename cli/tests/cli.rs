@@ -396,6 +396,24 @@ fn emit_clif_and_perf_map() {
 }
 
 #[test]
+fn divisibility_test_branches_on_the_float_quotient() {
+    // `n % d == 0` deciding a branch: each way of dividing (single and double precision for
+    // small operands, integer division otherwise) branches on its own test, and the small
+    // ones test whether the rounded quotient is an integer instead of computing the remainder.
+    let src = "fun f(n, d) { if n % d == 0 { return 1 }\n 2 }\nprintln(f(91, 7), f(92, 7))\n";
+    let out = ruchy(&["run", "--tier=1", "--emit=clif", "-"], Some(src));
+    assert_eq!(text(&out.stdout), "1 2\n");
+    let clif = text(&out.stderr);
+    assert_eq!(clif.matches("= trunc ").count(), 2, "{clif}");
+    assert_eq!(clif.matches("= fcmp eq ").count(), 2, "{clif}");
+    assert!(clif.contains("= srem"), "{clif}");
+    assert!(
+        !clif.contains("imul"),
+        "the remainder itself is not computed:\n{clif}"
+    );
+}
+
+#[test]
 fn jit_settings_from_the_environment_and_flags() {
     let src = "fun f(x) { x + 1 }\nlet mut s = 0\nfor i in 0..5 { s = s + f(i) }\nprintln(s)\n";
     let bad = run(env!("CARGO_BIN_EXE_ruchy"), &["run", "-"], Some(src));
