@@ -16,6 +16,9 @@ fn int_lit() -> impl Strategy<Value = String> {
         Just("4611686018427387904".to_string()),
         Just("3037000499".to_string()),
         (0i64..1_000_000).prop_map(|n| n.to_string()),
+        // Around the limits of dividing in single and double precision (2^24, 2^32).
+        (16_777_200i64..16_777_233).prop_map(|n| n.to_string()),
+        (4_294_967_280i64..4_294_967_313).prop_map(|n| n.to_string()),
     ]
 }
 
@@ -43,6 +46,9 @@ fn expr() -> impl Strategy<Value = String> {
                 .prop_map(|(x, op, y)| format!("({x} {op} {y})")),
             2 => (inner.clone(), prop::sample::select(vec!["<", "<=", "==", "!=", ">"]), inner.clone(), inner.clone(), inner.clone())
                 .prop_map(|(x, c, y, t, e)| format!("(if {x} {c} {y} {{ {t} }} else {{ {e} }})")),
+            // Divisibility tests (compiled as a test of the quotient).
+            1 => (inner.clone(), inner.clone(), prop::sample::select(vec!["==", "!="]), inner.clone(), inner.clone())
+                .prop_map(|(x, y, c, t, e)| format!("(if {x} % {y} {c} 0 {{ {t} }} else {{ {e} }})")),
             1 => inner.clone().prop_map(|x| format!("(-{x})")),
             1 => (inner.clone(), inner.clone()).prop_map(|(x, y)| format!("len([{x}, {y}])")),
             1 => inner.clone().prop_map(|x| format!("(\"v\" + {x})")),
