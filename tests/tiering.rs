@@ -161,6 +161,34 @@ fn narrow_division_is_exact_next_to_every_multiple() {
 }
 
 #[test]
+fn returned_values_keep_their_owners() {
+    // A compiled function hands a value it built to its caller by moving it (no copy); one
+    // it only received (a parameter) is copied. Either way the caller owns what it gets: it
+    // can grow it in place, and the values it came from are unchanged (or shared) exactly
+    // as in the interpreter.
+    let src = "fun build(n) { let mut a = []\n for i in 0..n { a.push(i) }\n a }\n\
+               fun text(n) { let mut t = \"\"\n for i in 0..n { t = t + \"x\" }\n t }\n\
+               fun pick(a, b, c) { if c { a } else { b } }\n\
+               fun adder(n) { closure(n * 2) }\n\
+               fun closure(k) { |x| x + k }\n\
+               let mut total = 0\n\
+               let keep = [7]\n\
+               for r in 0..200 {\n\
+                 let mut a = build(r % 5)\n\
+                 a.push(r)\n\
+                 let mut t = text(r % 4)\n\
+                 t = t + \"!\"\n\
+                 let p = pick(keep, a, r % 2 == 0)\n\
+                 total = total + len(a) + len(t) + len(p) + adder(r)(1)\n\
+               }\n\
+               let q = pick(keep, [0], true)\n\
+               q.push(8)\n\
+               println(total, keep, q, build(3), text(2))\n";
+    let (out, _, _) = same_as_tier0(src, forced());
+    assert!(out.stdout.ends_with(" [0, 1, 2] xx\n"), "{}", out.stdout);
+}
+
+#[test]
 fn calls_of_function_values_compile_and_agree() {
     // Higher-order functions and the lambdas they call are compiled (calls through values go
     // through the runtime, which tiers the callees up too); results, and the errors for calling

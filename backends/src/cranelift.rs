@@ -1620,7 +1620,14 @@ impl<'a, 'b> Lower<'a, 'b> {
             Return => {
                 let v = a(0);
                 if let Some(out) = self.out {
-                    self.store_into(out, v)?;
+                    match self.get(v)? {
+                        // This frame's own value, dying here: moved to the caller, not copied.
+                        Val::Mem(p) if self.slot_index.contains_key(&v) => {
+                            self.drop_slot(out);
+                            self.move_value(p, out);
+                        }
+                        _ => self.store_into(out, v)?,
+                    }
                     self.release();
                     let ok = self.b.ins().iconst(types::I8, 0);
                     self.b.ins().return_(&[ok]);

@@ -678,9 +678,9 @@ impl<'o> Interpreter<'o> {
         callee: &Value,
         args: &[Value],
     ) -> Result<Value, RuntimeError> {
-        let (f, captures): (FuncId, Vec<Value>) = match callee {
-            Value::Func(id) => (*id, vec![]),
-            Value::Closure(c) => (c.func, c.captures.clone()),
+        let (f, captures): (FuncId, &[Value]) = match callee {
+            Value::Func(id) => (*id, &[]),
+            Value::Closure(c) => (c.func, &c.captures),
             other => {
                 return Err(RuntimeError {
                     message: format!("Cannot call a value of type {}", other.type_name()),
@@ -699,8 +699,17 @@ impl<'o> Interpreter<'o> {
         if captures.is_empty() {
             return self.call(target, args);
         }
-        let mut all = captures;
-        all.extend_from_slice(args);
+        // Captures first, then the arguments; on the stack for the usual few (allocating here
+        // was half the time of a closure call from compiled code).
+        let n = captures.len() + args.len();
+        if n <= 8 {
+            let mut all: [Value; 8] = Default::default();
+            for (slot, v) in all.iter_mut().zip(captures.iter().chain(args)) {
+                *slot = v.clone();
+            }
+            return self.call(target, &all[..n]);
+        }
+        let all: Vec<Value> = captures.iter().chain(args).cloned().collect();
         self.call(target, &all)
     }
 
