@@ -160,6 +160,89 @@ fn narrow_division_is_exact_next_to_every_multiple() {
     );
 }
 
+/// The `calls` column of `name`'s row in a `--stats` report (calls the runtime dispatched).
+fn runtime_calls(stats: &str, name: &str) -> u64 {
+    stats
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no row for {name} in {stats}"))
+}
+
+#[test]
+fn call_site_caches_follow_the_callee_and_the_argument_types() {
+    // One call site through a function value sees different functions, argument types that
+    // change (ints, floats, strings: other specializations, or none), a callee that raises an
+    // error after its code was cached, and one whose guards fail (an `any` array element).
+    // Everything agrees with tier 0; with the caches, the runtime dispatches only the calls
+    // that missed.
+    let src = "fun apply(f, x) { f(x) }\n\
+               fun inc(x) { x + 1 }\n\
+               fun dbl(x) { x * 2 }\n\
+               fun inv(x) { 100 / x }\n\
+               fun first(xs) { xs[0] + 1 }\n\
+               let fs = [inc, dbl]\n\
+               let mut s = 0\n\
+               for i in 0..1000 { s = apply(fs[i / 500], s) % 1000003 }\n\
+               println(s, apply(inc, 1.5), apply(inc, \"a\"), apply(dbl, 2.5))\n\
+               for i in 0..300 { s = s + apply(first, [i]) }\n\
+               println(s, apply(first, [2.5]), apply(first, [\"x\"]))\n\
+               let mut t = 0\n\
+               for i in 0..200 { t = t + apply(inv, 100 - i) }\n\
+               println(t)\n";
+    let (out, stats, _) = same_as_tier0(src, forced());
+    assert!(
+        out.stderr.contains("Division by zero")
+            && out.stderr.contains("at inv (t.ruchy:4:14)\n  at apply"),
+        "{}",
+        out.stderr
+    );
+    assert!(runtime_calls(&stats, "inc") < 20, "{stats}");
+    let mut off = forced();
+    off.jit.call_site_caches = false;
+    let (_, stats_off, _) = same_as_tier0(src, off);
+    assert!(runtime_calls(&stats_off, "inc") >= 500, "{stats_off}");
+}
+
+#[test]
+fn call_site_caches_survive_eviction() {
+    // `once`'s call site caches `a`; then other functions compiled through `many` push `a`
+    // out of a small method cache (calls through a cache never touch its entry), while `once`
+    // itself stays in. Code a call-site cache points at is pinned like code called directly:
+    // the cached call still runs, and everything agrees with tier 0.
+    let src = "fun once(f, x) { f(x) }\n\
+               fun many(f, x) { f(x) }\n\
+               fun a(x) { x + 1 }\n\
+               fun b(x) { x * 3 }\n\
+               fun c(x) { x - 2 }\n\
+               fun d(x) { x + 5 }\n\
+               let mut s = 0\n\
+               for i in 0..50 { s = once(a, s) }\n\
+               for g in [b, c, d, b, c, d] { for i in 0..50 { s = (many(g, s) + once(a, i)) % 1000003 } }\n\
+               for i in 0..50 { s = once(a, s) }\n\
+               println(s)\n";
+    let mut cfg = forced();
+    cfg.jit.max_cached_methods = 3;
+    let (out, stats, _) = same_as_tier0(src, cfg);
+    assert!(!out.stdout.is_empty(), "{stats}");
+    assert!(!stats.contains(" 0 evictions"), "{stats}");
+}
+
+#[test]
+fn call_site_caches_check_the_argument_types() {
+    // Elements of a mixed array reach one call site (one specialization of `map_all`) with
+    // different types: a cache filled for ints must not send a float or a string there.
+    let src = "fun map_all(f, xs) { let mut out = []\n for x in xs { out.push(f(x)) }\n out }\n\
+               fun twice(x) { x + x }\n\
+               let xs = [1, 2, 2.5, \"s\", 3, [4], 5.5, 6]\n\
+               let mut all = []\n\
+               for i in 0..40 { all = map_all(twice, xs) }\n\
+               println(all)\n";
+    let (out, _, _) = same_as_tier0(src, forced());
+    assert_eq!(out.stdout, "[2, 4, 5.0, \"ss\", 6, [4, 4], 11.0, 12]\n");
+}
+
 #[test]
 fn returned_values_keep_their_owners() {
     // A compiled function hands a value it built to its caller by moving it (no copy); one

@@ -8,8 +8,9 @@
 use crate::array_layout as al;
 use crate::last_use::LastUses;
 use crate::{
-    ctx, errors, pack_loc, repr_of, returns_in_memory, tags, Arg, Backend, BoxedEntry, CodeHandle,
-    CompileError, CompiledFunction, Helper, Repr, RuntimeAbi, TextForm, HELPERS,
+    ctx, errors, pack_loc, repr_of, returns_in_memory, tags, Arg, Backend, BoxedEntry,
+    CallSiteCache, CodeHandle, CompileError, CompiledFunction, Helper, Repr, RuntimeAbi, TextForm,
+    HELPERS,
 };
 use cranelift_codegen::ir::condcodes::{CondCode, FloatCC, IntCC};
 use cranelift_codegen::ir::{
@@ -683,6 +684,97 @@ impl<'a, 'b> Lower<'a, 'b> {
         }
     }
 
+    /// A call through the function value `arr[0]` with the `nargs` arguments after it, through
+    /// the inline cache at `cache`: when it holds this callee and these argument tags, the
+    /// compiled callee is called through its boxed-entry trampoline right here; otherwise the
+    /// runtime makes the call and refills the cache. Returns the call's status.
+    #[allow(clippy::too_many_arguments)]
+    fn cached_call_value(
+        &mut self,
+        arr: ClValue,
+        n: ClValue,
+        out: ClValue,
+        nargs: usize,
+        cache: *mut CallSiteCache,
+        fid: ClValue,
+        l: ClValue,
+    ) -> ClValue {
+        let flags = MemFlagsData::trusted();
+        let cachev = self.iconst(self.ptr, cache as i64);
+        let check_func = self.b.create_block();
+        let check_tags = self.b.create_block();
+        let hit = self.b.create_block();
+        let miss = self.b.create_block();
+        self.b.set_cold_block(miss);
+        let done = self.b.create_block();
+        let status = self.b.append_block_param(done, types::I8);
+        let tag = self.b.ins().load(types::I64, flags, arr, 0);
+        let is_func = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, tag, tags::FUNC as i64);
+        self.b.ins().brif(is_func, check_func, &[], miss, &[]);
+        self.b.switch_to_block(check_func);
+        // A function id is a `u32` payload: the upper half of the word is padding.
+        let callee = self.b.ins().uload32(flags, arr, 8);
+        let cached = self
+            .b
+            .ins()
+            .load(types::I64, flags, cachev, CallSiteCache::FUNC_OFFSET);
+        let same = self.b.ins().icmp(IntCC::Equal, callee, cached);
+        self.b.ins().brif(same, check_tags, &[], miss, &[]);
+        self.b.switch_to_block(check_tags);
+        let mut word = self.iconst(types::I64, (nargs as i64) << 60);
+        for k in 0..nargs {
+            let t = self
+                .b
+                .ins()
+                .load(types::I64, flags, arr, 16 * (k as i32 + 1));
+            let t = self.b.ins().band_imm_u(t, 0xF);
+            let t = self.b.ins().ishl_imm_s(t, 4 * k as i64);
+            word = self.b.ins().bor(word, t);
+        }
+        let expected = self
+            .b
+            .ins()
+            .load(types::I64, flags, cachev, CallSiteCache::TAGS_OFFSET);
+        let same = self.b.ins().icmp(IntCC::Equal, word, expected);
+        self.b.ins().brif(same, hit, &[], miss, &[]);
+        self.b.switch_to_block(hit);
+        // The trampoline stores the result without dropping what the slot held.
+        self.drop_slot(out);
+        let trampoline =
+            self.b
+                .ins()
+                .load(self.ptr, flags, cachev, CallSiteCache::TRAMPOLINE_OFFSET);
+        let cell = self
+            .b
+            .ins()
+            .load(self.ptr, flags, cachev, CallSiteCache::CELL_OFFSET);
+        let target = self.b.ins().load(self.ptr, flags, cell, 0);
+        let args = self.b.ins().iadd_imm_s(arr, 16);
+        let mut sig = self.jit.make_signature();
+        for _ in 0..4 {
+            sig.params.push(AbiParam::new(self.ptr));
+        }
+        sig.returns.push(AbiParam::new(types::I8));
+        let sigref = self.b.import_signature(sig);
+        let c = self.ctx;
+        let call = self
+            .b
+            .ins()
+            .call_indirect(sigref, trampoline, &[c, args, out, target]);
+        let st = self.b.inst_results(call)[0];
+        self.b.ins().jump(done, &[BlockArg::Value(st)]);
+        self.b.switch_to_block(miss);
+        let st = self
+            .call_helper("rt_call_value_cached", &[c, out, arr, n, fid, l, cachev])
+            .unwrap_or_else(|| self.iconst(types::I8, 1));
+        self.b.ins().jump(done, &[BlockArg::Value(st)]);
+        self.b.switch_to_block(done);
+        status
+    }
+
     /// `x / y`, `x % y` or `x % y == 0` (`op`; `y` is known non-zero): ends each way of
     /// dividing with `finish` on its result.
     ///
@@ -1147,6 +1239,20 @@ impl<'a, 'b> Lower<'a, 'b> {
         if let Some(base) = self.slots_base {
             let n = self.iconst(types::I64, self.nslots as i64);
             self.call_helper("rt_drop", &[base, n]);
+        }
+    }
+
+    /// `release` on a return: a few slots are checked inline (they mostly hold numbers, nil
+    /// or a value moved out), the runtime called only for those that own heap data.
+    fn release_on_return(&mut self) {
+        match self.slots_base {
+            Some(base) if self.nslots <= 4 => {
+                for k in 0..self.nslots {
+                    let p = self.b.ins().iadd_imm_s(base, 16 * k as i64);
+                    self.drop_slot(p);
+                }
+            }
+            _ => self.release(),
         }
     }
 
@@ -1628,7 +1734,7 @@ impl<'a, 'b> Lower<'a, 'b> {
                         }
                         _ => self.store_into(out, v)?,
                     }
-                    self.release();
+                    self.release_on_return();
                     let ok = self.b.ins().iconst(types::I8, 0);
                     self.b.ins().return_(&[ok]);
                 } else {
@@ -1636,7 +1742,7 @@ impl<'a, 'b> Lower<'a, 'b> {
                         Val::Reg(r) => r,
                         Val::Mem(_) => return Err(self.err("memory value returned in a register")),
                     };
-                    self.release();
+                    self.release_on_return();
                     let ok = self.b.ins().iconst(types::I8, 0);
                     self.b.ins().return_(&[r, ok]);
                 }
@@ -1663,7 +1769,16 @@ impl<'a, 'b> Lower<'a, 'b> {
                 let (_, out) = self.result_slot(i)?;
                 let (fid, l) = self.site(loc);
                 let c = self.ctx;
-                let st = self.call_helper("rt_call_value", &[c, out, arr, n, fid, l]);
+                let nargs = d.args.len().saturating_sub(1);
+                let cache = if nargs <= CallSiteCache::MAX_ARGS {
+                    self.abi.call_site_cache()
+                } else {
+                    None
+                };
+                let st = match cache {
+                    Some(cache) => Some(self.cached_call_value(arr, n, out, nargs, cache, fid, l)),
+                    None => self.call_helper("rt_call_value", &[c, out, arr, n, fid, l]),
+                };
                 self.status_check(st, loc);
                 self.unbox_result(i)?;
             }

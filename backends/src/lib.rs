@@ -41,10 +41,63 @@ pub trait RuntimeAbi {
     /// later recompilation is seen by every caller), or `None` when calls to it must go through
     /// the runtime (`rt_call`).
     fn call_slot(&mut self, callee: FuncId) -> Option<*const u8>;
+    /// A fresh [`CallSiteCache`] for one call through a function value, or `None` to call
+    /// through the runtime (`rt_call_value`) every time. It lives as long as the runtime.
+    fn call_site_cache(&mut self) -> Option<*mut CallSiteCache> {
+        None
+    }
     /// How far the array body ([`array_layout`]) lies from the pointer in an array `Value`'s
     /// payload. The payload is an `Rc`'s pointer, whose header layout Rust does not promise, so
     /// the runtime measures it rather than the backend assuming it.
     fn array_body_offset(&self) -> i32;
+}
+
+/// The inline cache of one call through a function value in compiled code: when the callee is
+/// the plain function `func` and the arguments' layout tags are `tags`, compiled code calls
+/// `trampoline(ctx, args, out, *cell)` itself instead of asking the runtime
+/// (`rt_call_value_cached` fills it on a miss). `cell` is the indirection cell of the compiled
+/// specialization, so a recompilation is seen here too.
+#[repr(C)]
+#[derive(Debug)]
+pub struct CallSiteCache {
+    /// The callee's function id, or [`CallSiteCache::EMPTY`].
+    pub func: u64,
+    /// The arguments' layout tags, 4 bits each from the low end, and their count in the top 4
+    /// bits ([`CallSiteCache::tags_of`]).
+    pub tags: u64,
+    pub trampoline: usize,
+    pub cell: usize,
+}
+
+impl CallSiteCache {
+    /// Matches no function.
+    pub const EMPTY: u64 = u64::MAX;
+    /// Calls with more arguments always go through the runtime.
+    pub const MAX_ARGS: usize = 15;
+    pub const FUNC_OFFSET: i32 = 0;
+    pub const TAGS_OFFSET: i32 = 8;
+    pub const TRAMPOLINE_OFFSET: i32 = 16;
+    pub const CELL_OFFSET: i32 = 24;
+
+    pub fn empty() -> Self {
+        CallSiteCache {
+            func: Self::EMPTY,
+            tags: 0,
+            trampoline: 0,
+            cell: 0,
+        }
+    }
+
+    /// The `tags` word for arguments whose layout tags (each below 16) are `tags`.
+    pub fn tags_of(tags: impl IntoIterator<Item = u64>) -> u64 {
+        let mut word = 0;
+        let mut n = 0u64;
+        for t in tags.into_iter().take(Self::MAX_ARGS) {
+            word |= (t & 0xF) << (4 * n);
+            n += 1;
+        }
+        word | (n << 60)
+    }
 }
 
 /// One compiled function.
@@ -395,6 +448,13 @@ pub const HELPERS: &[Helper] = &[
     Helper {
         name: "rt_call_value",
         params: &[Ptr, Ptr, Ptr, I64, I32, I64],
+        ret: Some(I8),
+    },
+    // (ctx, out, args (the callee value first), count, caller func, loc, call-site cache):
+    // `rt_call_value`, then fills the cache when the callee runs compiled code.
+    Helper {
+        name: "rt_call_value_cached",
+        params: &[Ptr, Ptr, Ptr, I64, I32, I64, Ptr],
         ret: Some(I8),
     },
     // (ctx, out, args, count, method name string value, func, loc): `rt.method`, the runtime's

@@ -57,6 +57,23 @@ impl Value {
     pub const TAG_CELL: u64 = 9;
     pub const TAG_UNDEF: u64 = 10;
 
+    /// The tag of the fixed layout (what compiled code reads at offset 0).
+    pub fn layout_tag(&self) -> u64 {
+        match self {
+            Value::Nil => Self::TAG_NIL,
+            Value::Bool(_) => Self::TAG_BOOL,
+            Value::Int(_) => Self::TAG_INT,
+            Value::Float(_) => Self::TAG_FLOAT,
+            Value::Str(_) => Self::TAG_STR,
+            Value::Array(_) => Self::TAG_ARRAY,
+            Value::Tuple(_) => Self::TAG_TUPLE,
+            Value::Func(_) => Self::TAG_FUNC,
+            Value::Closure(_) => Self::TAG_CLOSURE,
+            Value::Cell(_) => Self::TAG_CELL,
+            Value::Undef => Self::TAG_UNDEF,
+        }
+    }
+
     pub fn str(s: impl Into<String>) -> Value {
         Value::Str(Rc::new(s.into()))
     }

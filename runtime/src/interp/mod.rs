@@ -713,6 +713,28 @@ impl<'o> Interpreter<'o> {
         self.call(target, &all)
     }
 
+    /// Points `cache` at the compiled code a call of function value `f` with `args` runs,
+    /// when there is such code and it can be called directly (see `Tiering::direct_entry`).
+    pub(crate) fn fill_call_site_cache(
+        &mut self,
+        cache: &mut ruchy_backends::CallSiteCache,
+        f: FuncId,
+        args: &[Value],
+    ) {
+        let Ok(target) = resolve_arity(&self.funcs, f, 0, args.len()) else {
+            return;
+        };
+        let sig = Profile::signature(args);
+        if let Some((trampoline, cell)) = self.tiering.direct_entry(target, sig) {
+            *cache = ruchy_backends::CallSiteCache {
+                func: f.index() as u64,
+                tags: ruchy_backends::CallSiteCache::tags_of(args.iter().map(Value::layout_tag)),
+                trampoline,
+                cell,
+            };
+        }
+    }
+
     pub(crate) fn deopt_value_count(&self, f: FuncId, inst: usize) -> usize {
         self.module
             .funcs

@@ -598,6 +598,34 @@ pub unsafe extern "C" fn rt_call_value(
     }
 }
 
+/// `rt_call_value`, then, when the callee is a plain function whose compiled code can be
+/// called directly for these argument types, fills the call site's inline cache so that the
+/// next such call skips the runtime.
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe and the cache the
+/// runtime gave the call site.
+pub unsafe extern "C" fn rt_call_value_cached(
+    ctx: *mut JitContext,
+    out: *mut Value,
+    args: *const Value,
+    n: i64,
+    caller: i32,
+    l: i64,
+    cache: *mut ruchy_backends::CallSiteCache,
+) -> i8 {
+    // SAFETY: as for `rt_call_value`; `cache` is a live cache owned by the runtime, which
+    // compiled code reads only between calls.
+    unsafe {
+        let status = rt_call_value(ctx, out, args, n, caller, l);
+        if status == 0 {
+            if let Some((Value::Func(f), rest)) = vals(args, n).split_first() {
+                interp(ctx).fill_call_site_cache(&mut *cache, *f, rest);
+            }
+        }
+        status
+    }
+}
+
 /// `rt.method`: `args[0].name(args[1..])` by the runtime's method dispatch, as the interpreter
 /// does it (the same errors).
 /// # Safety
@@ -711,6 +739,7 @@ pub fn address(name: &str) -> Option<*const u8> {
         "rt_closure_new" => rt_closure_new as *const u8,
         "rt_call" => rt_call as *const u8,
         "rt_call_value" => rt_call_value as *const u8,
+        "rt_call_value_cached" => rt_call_value_cached as *const u8,
         "rt_method" => rt_method as *const u8,
         "rt_len_any" => rt_len_any as *const u8,
         "rt_str_concat_take" => rt_str_concat_take as *const u8,

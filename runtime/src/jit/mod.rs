@@ -43,6 +43,9 @@ pub struct JitConfig {
     /// calling it (its signature stays interpreted): type instability that its guards keep
     /// running into (0: never give up on it).
     pub max_deopts: u64,
+    /// Give each call through a function value in compiled code an inline cache, so that a
+    /// call that keeps reaching the same compiled callee skips the runtime's dispatch.
+    pub call_site_caches: bool,
 }
 
 impl Default for JitConfig {
@@ -57,6 +60,7 @@ impl Default for JitConfig {
             eager_loops: true,
             perf_map: false,
             max_deopts: 50,
+            call_site_caches: true,
         }
     }
 }
@@ -82,6 +86,7 @@ impl JitConfig {
                 "backedge_threshold" => self.backedge_threshold = n,
                 "eager_loops" => self.eager_loops = n != 0,
                 "max_deopts" => self.max_deopts = n,
+                "call_site_caches" => self.call_site_caches = n != 0,
                 other => return Err(format!("unknown JIT setting `{other}`")),
             }
         }
@@ -147,6 +152,11 @@ pub struct Tiering {
     /// Indirection cells: each holds the typed entry of a compiled specialization. Boxed so
     /// their addresses stay put; never freed while the runtime lives.
     cells: HashMap<FuncId, Box<usize>>,
+    /// Inline caches of calls through function values in compiled code; never freed while
+    /// the runtime lives (compiled code that is never freed may point at them). Boxed so their
+    /// addresses stay put as the vector grows.
+    #[allow(clippy::vec_box)]
+    call_site_caches: Vec<Box<ruchy_backends::CallSiteCache>>,
     /// Interned string constants used by compiled code.
     strings: HashMap<String, Box<Value>>,
     pub reports: HashMap<FuncId, FunctionReport>,
@@ -194,6 +204,7 @@ impl Tiering {
             cache: LruCache::new(cap),
             tried: HashMap::new(),
             cells: HashMap::new(),
+            call_site_caches: vec![],
             strings: HashMap::new(),
             reports: HashMap::new(),
             hits: 0,
@@ -261,6 +272,7 @@ impl Tiering {
                 let mut abi = Abi {
                     cells: &self.cells,
                     strings: &mut self.strings,
+                    call_site_caches: None,
                 };
                 if let Ok(fallback) = backend.compile_fallback(module, spec, orig, &mut abi) {
                     if let Some(cell) = self.cells.get_mut(&spec) {
@@ -483,6 +495,10 @@ impl Tiering {
             let mut abi = Abi {
                 cells: &self.cells,
                 strings: &mut self.strings,
+                call_site_caches: self
+                    .config
+                    .call_site_caches
+                    .then_some(&mut self.call_site_caches),
             };
             match backend.compile(module, g, &mut abi) {
                 Ok(code) => {
@@ -575,6 +591,22 @@ impl Tiering {
         }
     }
 
+    /// The boxed-entry trampoline and the indirection cell through which compiled code may call
+    /// the compiled specialization of `f` for `sig` directly (an inline cache), pinning that
+    /// code so that it is never freed; `None` when calls with `sig` are interpreted.
+    pub fn direct_entry(&mut self, f: FuncId, sig: TypeSig) -> Option<(usize, usize)> {
+        if self.given_up.contains(&(f, sig)) {
+            return None;
+        }
+        let entry = self.cache.peek(&(f, sig))?;
+        let code = entry.code.as_ref()?;
+        let spec = entry.spec;
+        let trampoline = code.boxed_entry.trampoline as usize;
+        let cell = &**self.cells.get(&spec)? as *const usize as usize;
+        self.pinned.insert(spec);
+        Some((trampoline, cell))
+    }
+
     /// The specialized functions with live compiled code.
     pub fn compiled_functions(&self) -> Vec<FuncId> {
         let mut v: Vec<FuncId> = self
@@ -620,6 +652,10 @@ impl Tiering {
         let abi = Abi {
             cells: &self.cells,
             strings: &mut self.strings,
+            call_site_caches: self
+                .config
+                .call_site_caches
+                .then_some(&mut self.call_site_caches),
         };
         Ok((backend, abi))
     }
@@ -748,6 +784,9 @@ pub fn sig_types(sig: TypeSig) -> Vec<Type> {
 struct Abi<'a> {
     cells: &'a HashMap<FuncId, Box<usize>>,
     strings: &'a mut HashMap<String, Box<Value>>,
+    /// Where new call-site caches go; `None` when they are turned off.
+    #[allow(clippy::vec_box)]
+    call_site_caches: Option<&'a mut Vec<Box<ruchy_backends::CallSiteCache>>>,
 }
 
 impl RuntimeAbi for Abi<'_> {
@@ -767,6 +806,12 @@ impl RuntimeAbi for Abi<'_> {
         self.cells
             .get(&callee)
             .map(|c| &**c as *const usize as *const u8)
+    }
+
+    fn call_site_cache(&mut self) -> Option<*mut ruchy_backends::CallSiteCache> {
+        let caches = self.call_site_caches.as_mut()?;
+        caches.push(Box::new(ruchy_backends::CallSiteCache::empty()));
+        caches.last_mut().map(|c| &mut **c as *mut _)
     }
 
     fn array_body_offset(&self) -> i32 {
@@ -795,6 +840,9 @@ mod tests {
         c.apply("tier1_threshold=0, max_cached_methods=5").unwrap();
         assert_eq!(c.tier1_threshold, 0);
         assert_eq!(c.max_cached_methods, 5);
+        assert!(c.call_site_caches);
+        c.apply("call_site_caches=0").unwrap();
+        assert!(!c.call_site_caches);
         assert!(c.apply("bogus=1").is_err());
         assert!(c.apply("tier1_threshold=x").is_err());
         let _ = EntityRef::index(FuncId::new(0));
