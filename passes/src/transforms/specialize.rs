@@ -636,6 +636,10 @@ impl Specializer {
                 let Imm::Func(callee) = d.imm else {
                     return Some(declared);
                 };
+                // Decided again on every round: a redirection made while an argument's type
+                // was still narrower must not outlive it (the call would pass an `any` to a
+                // typed parameter).
+                calls.remove(&i);
                 let mut sig = vec![];
                 for &a in &d.args {
                     sig.push(ty(a)?);
