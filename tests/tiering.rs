@@ -230,6 +230,46 @@ fn call_site_caches_survive_eviction() {
 }
 
 #[test]
+fn call_site_caches_call_closures_with_their_own_captures() {
+    // Closures reach the call site in `run_all`'s loop: the same object 500 times, a new object
+    // for every 10 calls (a miss, then hits with the new captures), one that updates a
+    // captured variable, one with as many captures as a cache holds and one with more. Each
+    // call must see its own closure's captures. In `churn` each closure is freed right after
+    // its calls and the next one is likely allocated at the same address: only because the
+    // cache keeps the closure it points at alive is the address not reused.
+    let src = "fun run_all(f, n) { let mut s = 0\n for i in 0..n { s = f(s) }\n s }\n\
+               fun adder(n) { |x| x + n }\n\
+               fun wide4(a, b, c, d) { |x| (x + a + b * 10 + c * 100 + d * 1000) % 1000003 }\n\
+               fun wide5(a, b, c, d, e) { |x| (x + a + b * 10 + c * 100 + d * 1000 + e * 10000) % 1000003 }\n\
+               let add3 = adder(3)\n\
+               let mut t = run_all(add3, 500)\n\
+               for i in 0..50 { t = t + run_all(adder(i % 7), 10) }\n\
+               let mut count = 0\n\
+               let bump = |x| { count = count + 1\n x + count }\n\
+               t = t + run_all(bump, 300)\n\
+               t = t + run_all(wide4(1, 2, 3, 4), 300) + run_all(wide5(1, 2, 3, 4, 5), 300)\n\
+               println(t, count, run_all(adder(0.5), 2), run_all(adder(\"a\"), 0))\n\
+               fun churn(k) { let mut t = 0\n for i in 0..k { t = t + run_all(adder(i % 7), 3) }\n t }\n\
+               println(churn(100))\n";
+    let lambda_calls = |stats: &str| -> u64 {
+        stats
+            .lines()
+            .filter(|l| l.starts_with("<lambda>"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum()
+    };
+    let (out, stats, _) = same_as_tier0(src, forced());
+    assert_eq!(out.stdout, "640669 300 1.0 0\n885\n");
+    // 2,202 calls through closures; the runtime dispatches the misses (a new object, or five
+    // captures), the cache the rest.
+    assert!(lambda_calls(&stats) < 700, "{stats}");
+    let mut off = forced();
+    off.jit.call_site_caches = false;
+    let (_, stats_off, _) = same_as_tier0(src, off);
+    assert!(lambda_calls(&stats_off) > 2100, "{stats_off}");
+}
+
+#[test]
 fn call_site_caches_check_the_argument_types() {
     // Elements of a mixed array reach one call site (one specialization of `map_all`) with
     // different types: a cache filled for ints must not send a float or a string there.

@@ -53,10 +53,10 @@ pub trait RuntimeAbi {
 }
 
 /// The inline cache of one call through a function value in compiled code: when the callee is
-/// the plain function `func` and the arguments' layout tags are `tags`, compiled code calls
-/// `trampoline(ctx, args, out, *cell)` itself instead of asking the runtime
-/// (`rt_call_value_cached` fills it on a miss). `cell` is the indirection cell of the compiled
-/// specialization, so a recompilation is seen here too.
+/// the plain function `func` (or the closure object `closure`) and the arguments' layout tags
+/// are `tags`, compiled code calls `trampoline(ctx, args, out, *cell)` itself instead of asking
+/// the runtime (`rt_call_value_cached` fills it on a miss). `cell` is the indirection cell of
+/// the compiled specialization, so a recompilation is seen here too.
 #[repr(C)]
 #[derive(Debug)]
 pub struct CallSiteCache {
@@ -67,6 +67,14 @@ pub struct CallSiteCache {
     pub tags: u64,
     pub trampoline: usize,
     pub cell: usize,
+    /// The closure object (the payload of its `Value`) when the callee is a closure, else 0.
+    /// The runtime holds a reference to it while it is cached, so the address cannot be reused
+    /// by another object and `captures` stay valid.
+    pub closure: usize,
+    /// How many captures the cached closure has (at most [`CallSiteCache::MAX_CAPTURES`]).
+    pub ncap: u64,
+    /// Bitwise copies of the closure's captures, right-aligned: its leading parameters.
+    pub captures: [[u64; 2]; CallSiteCache::MAX_CAPTURES],
 }
 
 impl CallSiteCache {
@@ -74,10 +82,15 @@ impl CallSiteCache {
     pub const EMPTY: u64 = u64::MAX;
     /// Calls with more arguments always go through the runtime.
     pub const MAX_ARGS: usize = 15;
+    /// Closures with more captures are not cached.
+    pub const MAX_CAPTURES: usize = 4;
     pub const FUNC_OFFSET: i32 = 0;
     pub const TAGS_OFFSET: i32 = 8;
     pub const TRAMPOLINE_OFFSET: i32 = 16;
     pub const CELL_OFFSET: i32 = 24;
+    pub const CLOSURE_OFFSET: i32 = 32;
+    pub const NCAP_OFFSET: i32 = 40;
+    pub const CAPTURES_OFFSET: i32 = 48;
 
     pub fn empty() -> Self {
         CallSiteCache {
@@ -85,6 +98,9 @@ impl CallSiteCache {
             tags: 0,
             trampoline: 0,
             cell: 0,
+            closure: 0,
+            ncap: 0,
+            captures: [[0; 2]; Self::MAX_CAPTURES],
         }
     }
 
@@ -99,6 +115,18 @@ impl CallSiteCache {
         word | (n << 60)
     }
 }
+
+// Compiled code addresses the fields by these offsets.
+const _: () = {
+    use std::mem::offset_of;
+    assert!(offset_of!(CallSiteCache, func) == CallSiteCache::FUNC_OFFSET as usize);
+    assert!(offset_of!(CallSiteCache, tags) == CallSiteCache::TAGS_OFFSET as usize);
+    assert!(offset_of!(CallSiteCache, trampoline) == CallSiteCache::TRAMPOLINE_OFFSET as usize);
+    assert!(offset_of!(CallSiteCache, cell) == CallSiteCache::CELL_OFFSET as usize);
+    assert!(offset_of!(CallSiteCache, closure) == CallSiteCache::CLOSURE_OFFSET as usize);
+    assert!(offset_of!(CallSiteCache, ncap) == CallSiteCache::NCAP_OFFSET as usize);
+    assert!(offset_of!(CallSiteCache, captures) == CallSiteCache::CAPTURES_OFFSET as usize);
+};
 
 /// One compiled function.
 pub struct CompiledFunction {

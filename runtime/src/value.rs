@@ -57,6 +57,14 @@ impl Value {
     pub const TAG_CELL: u64 = 9;
     pub const TAG_UNDEF: u64 = 10;
 
+    /// The two words of the fixed layout (tag, payload), as compiled code sees them: a copy
+    /// that owns nothing.
+    pub fn layout_words(&self) -> [u64; 2] {
+        // SAFETY: `Value` is `repr(C, u64)`: 16 bytes, an 8-byte tag then an 8-byte payload
+        // (checked by `layout_tags_match_declaration_order`); reading them copies bits only.
+        unsafe { *(self as *const Value as *const [u64; 2]) }
+    }
+
     /// The tag of the fixed layout (what compiled code reads at offset 0).
     pub fn layout_tag(&self) -> u64 {
         match self {

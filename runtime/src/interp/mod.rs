@@ -713,26 +713,50 @@ impl<'o> Interpreter<'o> {
         self.call(target, &all)
     }
 
-    /// Points `cache` at the compiled code a call of function value `f` with `args` runs,
-    /// when there is such code and it can be called directly (see `Tiering::direct_entry`).
+    /// Points `cache` at the compiled code a call of `callee` (a function or a closure) with
+    /// `args` runs, when there is such code and it can be called directly (see
+    /// `Tiering::direct_entry`); a cached closure is kept alive by the runtime.
     pub(crate) fn fill_call_site_cache(
         &mut self,
         cache: &mut ruchy_backends::CallSiteCache,
-        f: FuncId,
+        callee: &Value,
         args: &[Value],
     ) {
-        let Ok(target) = resolve_arity(&self.funcs, f, 0, args.len()) else {
+        use ruchy_backends::CallSiteCache;
+        let (f, captures): (FuncId, &[Value]) = match callee {
+            Value::Func(id) => (*id, &[]),
+            Value::Closure(c) => (c.func, &c.captures),
+            _ => return,
+        };
+        let ncap = captures.len();
+        if ncap > CallSiteCache::MAX_CAPTURES || ncap + args.len() > CallSiteCache::MAX_ARGS {
+            return;
+        }
+        let Ok(target) = resolve_arity(&self.funcs, f, ncap, args.len()) else {
             return;
         };
-        let sig = Profile::signature(args);
-        if let Some((trampoline, cell)) = self.tiering.direct_entry(target, sig) {
-            *cache = ruchy_backends::CallSiteCache {
-                func: f.index() as u64,
-                tags: ruchy_backends::CallSiteCache::tags_of(args.iter().map(Value::layout_tag)),
-                trampoline,
-                cell,
-            };
+        let sig = Profile::signature_of(captures.iter().chain(args));
+        let Some((trampoline, cell)) = self.tiering.direct_entry(target, sig) else {
+            return;
+        };
+        let mut filled = CallSiteCache::empty();
+        filled.tags = CallSiteCache::tags_of(args.iter().map(Value::layout_tag));
+        filled.trampoline = trampoline;
+        filled.cell = cell;
+        if let Value::Func(id) = callee {
+            filled.func = id.index() as u64;
+        } else {
+            filled.closure = callee.layout_words()[1] as usize;
+            filled.ncap = ncap as u64;
+            let first = CallSiteCache::MAX_CAPTURES - ncap;
+            for (k, c) in captures.iter().enumerate() {
+                filled.captures[first + k] = c.layout_words();
+            }
         }
+        let held = matches!(callee, Value::Closure(_)).then(|| callee.clone());
+        self.tiering
+            .hold_for_cache(cache as *const CallSiteCache as usize, held);
+        *cache = filled;
     }
 
     pub(crate) fn deopt_value_count(&self, f: FuncId, inst: usize) -> usize {

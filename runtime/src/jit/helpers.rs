@@ -598,8 +598,8 @@ pub unsafe extern "C" fn rt_call_value(
     }
 }
 
-/// `rt_call_value`, then, when the callee is a plain function whose compiled code can be
-/// called directly for these argument types, fills the call site's inline cache so that the
+/// `rt_call_value`, then, when the callee (a function or a closure) has compiled code that can
+/// be called directly for these argument types, fills the call site's inline cache so that the
 /// next such call skips the runtime.
 /// # Safety
 /// Only compiled code calls this, with the pointers the module docs describe and the cache the
@@ -618,8 +618,8 @@ pub unsafe extern "C" fn rt_call_value_cached(
     unsafe {
         let status = rt_call_value(ctx, out, args, n, caller, l);
         if status == 0 {
-            if let Some((Value::Func(f), rest)) = vals(args, n).split_first() {
-                interp(ctx).fill_call_site_cache(&mut *cache, *f, rest);
+            if let Some((callee, rest)) = vals(args, n).split_first() {
+                interp(ctx).fill_call_site_cache(&mut *cache, callee, rest);
             }
         }
         status

@@ -157,6 +157,8 @@ pub struct Tiering {
     /// addresses stay put as the vector grows.
     #[allow(clippy::vec_box)]
     call_site_caches: Vec<Box<ruchy_backends::CallSiteCache>>,
+    /// The closure each call-site cache (by address) holds, kept alive while it is cached.
+    cached_closures: HashMap<usize, Value>,
     /// Interned string constants used by compiled code.
     strings: HashMap<String, Box<Value>>,
     pub reports: HashMap<FuncId, FunctionReport>,
@@ -205,6 +207,7 @@ impl Tiering {
             tried: HashMap::new(),
             cells: HashMap::new(),
             call_site_caches: vec![],
+            cached_closures: HashMap::new(),
             strings: HashMap::new(),
             reports: HashMap::new(),
             hits: 0,
@@ -605,6 +608,19 @@ impl Tiering {
         let cell = &**self.cells.get(&spec)? as *const usize as usize;
         self.pinned.insert(spec);
         Some((trampoline, cell))
+    }
+
+    /// Keeps `closure` alive for the call-site cache at `cache` (replacing what it held), or
+    /// lets go of what it held.
+    pub fn hold_for_cache(&mut self, cache: usize, closure: Option<Value>) {
+        match closure {
+            Some(c) => {
+                self.cached_closures.insert(cache, c);
+            }
+            None => {
+                self.cached_closures.remove(&cache);
+            }
+        }
     }
 
     /// The specialized functions with live compiled code.
