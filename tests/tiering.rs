@@ -270,6 +270,30 @@ fn call_site_caches_call_closures_with_their_own_captures() {
 }
 
 #[test]
+fn specializations_made_for_a_caller_that_stays_interpreted_do_not_use_up_the_limit() {
+    // The top level cannot be typed (`s + apply(...)` adds two unknowns), but specializing it
+    // made specializations of `apply` for the signatures it saw statically. They never run;
+    // they must not count against `apply`'s limit of 3 when the interpreter calls it with its
+    // real signatures, so `apply` is compiled for them (not "megamorphic").
+    let src = "fun apply(f, x) { f(x) }\n\
+               fun adder(n) { |x| x + n }\n\
+               let add3 = adder(3)\n\
+               let mut s = 0\n\
+               let mut count = 0\n\
+               let bump = |x| { count = count + x\n count }\n\
+               for i in 0..300 { s = s + apply(bump, i % 3) + apply(add3, i) }\n\
+               println(s, count, apply(add3, 0.5), apply(adder(\"a\"), \"b\"))\n";
+    let (out, stats, _) = same_as_tier0(src, forced());
+    assert!(out.stdout.ends_with(" 3.5 ba\n"), "{}", out.stdout);
+    assert!(!stats.contains("megamorphic"), "{stats}");
+    let row = stats
+        .lines()
+        .find(|l| l.starts_with("apply "))
+        .unwrap_or_default();
+    assert_eq!(row.split_whitespace().nth(2), Some("1"), "{stats}");
+}
+
+#[test]
 fn call_site_caches_check_the_argument_types() {
     // Elements of a mixed array reach one call site (one specialization of `map_all`) with
     // different types: a cache filled for ints must not send a float or a string there.

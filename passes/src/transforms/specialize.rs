@@ -208,9 +208,12 @@ pub fn specialize_function(
     specialize_function_limited(module, func, sig, MAX_SPECIALIZATIONS_PER_FUNCTION)
 }
 
-/// [`specialize_function`] allowing at most `max_per_function` specializations of any one
-/// function in the module (counting those made earlier); calls that would need more keep
-/// calling the generic function.
+/// [`specialize_function`] allowing at most `max_per_function` specializations of any callee
+/// in the module (counting those made earlier); calls that would need more keep calling the
+/// generic function. `func` itself is specialized whatever it has already: how many signatures
+/// it may have is its caller's policy (the runtime's megamorphism limit counts the signatures
+/// it was called with, not the specializations other functions' runs made of it, which may
+/// never run).
 pub fn specialize_function_limited(
     module: &mut Module,
     func: FuncId,
@@ -218,8 +221,9 @@ pub fn specialize_function_limited(
     max_per_function: usize,
 ) -> (Option<FuncId>, SpecializeResult) {
     let mut sp = Specializer::new(module);
-    sp.max_per_function = max_per_function;
+    sp.max_per_function = usize::MAX;
     let k = sp.request(module, func, sig.to_vec());
+    sp.max_per_function = max_per_function;
     let existing = k.and_then(|k| sp.specs[k].existing);
     let r = sp.finish(module);
     let id = existing.or_else(|| {
