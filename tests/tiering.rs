@@ -294,6 +294,31 @@ fn specializations_made_for_a_caller_that_stays_interpreted_do_not_use_up_the_li
 }
 
 #[test]
+fn operations_on_two_unknowns_run_in_the_runtime_from_compiled_code() {
+    // `y * y`, `a + b`, `a < b` on values whose types are not known statically used to keep
+    // their whole function interpreted; now the function is compiled and those operations go
+    // through the runtime (`rt.mul`, `rt.add`, `rt.cmp`): same results, same errors.
+    let src = "fun p(x) { let mut y = 2\n if x > 100 { y = \"big\" }\n if x > 200 { y = 1.5 }\n y * y }\n\
+               fun f(a, b) { if a < b { a + b } else { a - b } }\n\
+               fun h(a, b) { if a == b { a } else { a + b } }\n\
+               let xs = [1, 2.5, 3]\n\
+               let ys = [\"a\", \"b\"]\n\
+               let mut out = []\n\
+               for i in 0..3 { for j in 0..3 { out.push(f(xs[i], xs[j])) } }\n\
+               for i in 0..2 { for j in 0..2 { out.push(h(ys[i], ys[j])) } }\n\
+               println(out, p(1), p(300))\n\
+               println(p(150))\n";
+    let (out, stats, _) = same_as_tier0(src, forced());
+    assert!(out.stderr.contains("at p (t.ruchy:4:2)"), "{}", out.stderr);
+    assert!(!stats.contains("stays dyn"), "{stats}");
+    let row = stats
+        .lines()
+        .find(|l| l.starts_with("p "))
+        .unwrap_or_default();
+    assert_eq!(row.split_whitespace().nth(2), Some("1"), "{stats}");
+}
+
+#[test]
 fn call_site_caches_check_the_argument_types() {
     // Elements of a mixed array reach one call site (one specialization of `map_all`) with
     // different types: a cache filled for ints must not send a float or a string there.
@@ -616,12 +641,13 @@ fn megamorphic_functions_stay_interpreted_for_rare_signatures() {
 
 #[test]
 fn lru_eviction_frees_code_and_a_later_call_recompiles() {
-    // At the top level, `tag` may hold an int or a string and `tag * tag` has no typed form,
-    // so the top level stays interpreted and calls each function through the method cache.
+    // At the top level, `tag` may hold an int or a string and `-tag` has no typed form (nor a
+    // runtime op yet), so the top level stays interpreted and calls each function through the
+    // method cache.
     let src = "fun a(x) { x + 1 }\nfun b(x) { x + 2 }\nfun c(x) { x + 3 }\n\
                let mut s = 0\n\
                let mut tag = 0\n\
-               for i in 0..5 { s = s + a(i) + b(i) + c(i)\n if i > 100 { tag = \"never\" }\n tag = tag * tag }\n\
+               for i in 0..5 { s = s + a(i) + b(i) + c(i)\n if i > 100 { tag = \"never\" }\n tag = -tag }\n\
                println(s, tag)\n";
     let mut cfg = forced();
     cfg.jit.max_cached_methods = 1;

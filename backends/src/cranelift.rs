@@ -2059,6 +2059,39 @@ impl<'a, 'b> Lower<'a, 'b> {
                     .load(types::I64, MemFlagsData::trusted(), out, 8);
                 self.set(i, n);
             }
+            RtAdd | RtSub | RtMul | RtDiv | RtRem | RtCmp => {
+                let pred = match d.imm {
+                    Imm::Cmp(p) => Some(p),
+                    _ => None,
+                };
+                let code = crate::dyn_op_code(d.opcode, pred)
+                    .ok_or_else(|| self.err("bad runtime operation"))?;
+                let (x, y) = (self.mem(a(0))?, self.mem(a(1))?);
+                let code = self.iconst(types::I32, code as i64);
+                let c = self.ctx;
+                if d.opcode == RtCmp {
+                    // A bool result: the helper writes it into a temporary value.
+                    let ss = self.b.create_sized_stack_slot(StackSlotData::new(
+                        StackSlotKind::ExplicitSlot,
+                        16,
+                        4,
+                    ));
+                    let out = self.b.ins().stack_addr(self.ptr, ss, 0);
+                    let z = self.iconst(types::I64, 0);
+                    self.b.ins().store(MemFlagsData::trusted(), z, out, 0);
+                    let st = self.call_helper("rt_dyn_binary", &[c, out, x, y, code]);
+                    self.status_check(st, loc);
+                    let r = self
+                        .b
+                        .ins()
+                        .load(types::I8, MemFlagsData::trusted(), out, 8);
+                    self.set(i, r);
+                } else {
+                    let (_, out) = self.result_slot(i)?;
+                    let st = self.call_helper("rt_dyn_binary", &[c, out, x, y, code]);
+                    self.status_check(st, loc);
+                }
+            }
             RtMethod | RtBuiltin => {
                 let (arr, n) = self.value_array(&d.args)?;
                 let (_, out) = self.result_slot(i)?;

@@ -128,6 +128,29 @@ const _: () = {
     assert!(offset_of!(CallSiteCache, captures) == CallSiteCache::CAPTURES_OFFSET as usize);
 };
 
+/// The number `rt_dyn_binary` knows the operation of `rt.add` … `rt.rem` and `rt.cmp` by.
+pub fn dyn_op_code(op: ruchy_ir::Opcode, pred: Option<ruchy_ir::CmpPred>) -> Option<i32> {
+    use ruchy_ir::{CmpPred as P, Opcode as O};
+    Some(match (op, pred) {
+        (O::RtAdd, _) => 0,
+        (O::RtSub, _) => 1,
+        (O::RtMul, _) => 2,
+        (O::RtDiv, _) => 3,
+        (O::RtRem, _) => 4,
+        (O::RtCmp, Some(p)) => {
+            10 + match p {
+                P::Eq => 0,
+                P::Ne => 1,
+                P::Lt => 2,
+                P::Le => 3,
+                P::Gt => 4,
+                P::Ge => 5,
+            }
+        }
+        _ => return None,
+    })
+}
+
 /// One compiled function.
 pub struct CompiledFunction {
     pub func: FuncId,
@@ -483,6 +506,13 @@ pub const HELPERS: &[Helper] = &[
     Helper {
         name: "rt_call_value_cached",
         params: &[Ptr, Ptr, Ptr, I64, I32, I64, Ptr],
+        ret: Some(I8),
+    },
+    // (ctx, out, a, b, op): `rt.add` … `rt.rem` (op 0 to 4) and `rt.cmp` (op 10 + the predicate's
+    // number, see `dyn_op_code`): the runtime's generic arithmetic on two values in memory.
+    Helper {
+        name: "rt_dyn_binary",
+        params: &[Ptr, Ptr, Ptr, Ptr, I32],
         ret: Some(I8),
     },
     // (ctx, out, args, count, method name string value, func, loc): `rt.method`, the runtime's

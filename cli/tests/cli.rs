@@ -316,8 +316,7 @@ fn ruchy_run_with_passes_gives_the_same_output() {
 
 #[test]
 fn stats_show_tiers_compile_times_and_reasons() {
-    let src =
-        "fun sq(x) { x * x }\nfun p(x) { let mut y = 0\n if x > 100 { y = \"big\" }\n y * y }\n\
+    let src = "fun sq(x) { x * x }\nfun p(x) { let mut y = 0\n if x > 100 { y = \"big\" }\n -y }\n\
                let mut s = 0\nfor i in 0..50 { s = s + sq(i) + len(str(p(2))) }\nprintln(s)\n";
     let out = ruchy(&["run", "--tier=1", "--stats", "-"], Some(src));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -329,7 +328,7 @@ fn stats_show_tiers_compile_times_and_reasons() {
     );
     assert!(
         err.contains("not compiled:"),
-        "p multiplies two values of unknown type (`y` may be an int or a string), so p stays dynamic: {err}"
+        "p negates a value of unknown type (`y` may be an int or a string), so p stays dynamic: {err}"
     );
     let t0 = ruchy(&["run", "--tier=0", "--stats", "-"], Some(src));
     assert_eq!(text(&t0.stdout), text(&out.stdout));

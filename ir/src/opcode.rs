@@ -245,6 +245,20 @@ opcodes! {
     /// `len(x)` at the typed levels for a value whose type is not known statically (same
     /// meaning as `dyn.len`: strings, arrays and tuples, else an error); the result is `i64`.
     RtLen = "rt.len", Rt, None, EFFECT;
+    /// `a + b` at the typed levels for operands whose types are not known statically: the
+    /// runtime's generic arithmetic (same meaning as `dyn.add`), so that one such operation
+    /// does not keep its whole function at the `dyn` level. The result is `any`.
+    RtAdd = "rt.add", Rt, None, EFFECT;
+    /// `a - b` by the runtime, as `rt.add`.
+    RtSub = "rt.sub", Rt, None, EFFECT;
+    /// `a * b` by the runtime, as `rt.add`.
+    RtMul = "rt.mul", Rt, None, EFFECT;
+    /// `a / b` by the runtime, as `rt.add`.
+    RtDiv = "rt.div", Rt, None, EFFECT;
+    /// `a % b` by the runtime, as `rt.add`.
+    RtRem = "rt.rem", Rt, None, EFFECT;
+    /// A comparison by the runtime (same meaning as `dyn.cmp`); the result is `bool`.
+    RtCmp = "rt.cmp", Rt, Cmp, EFFECT;
 
     // ---- guard: type checks.
     /// Checks that an `any` value has the result's type and yields it typed; on failure, compiled

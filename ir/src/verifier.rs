@@ -523,7 +523,7 @@ impl<'a> FuncVerifier<'a> {
                 if self.value_ty(r) == Some(Type::Any) && !self.may_produce_any(d) {
                     self.err_inst(
                         i,
-                        format!("result {r} has type any at level {}; only calls to functions returning any, func.call_indirect, rt.method, rt.builtin, array.get on array<any>, mem.global_load and mem.cell_load may produce any", f.level),
+                        format!("result {r} has type any at level {}; only calls to functions returning any, func.call_indirect, the rt ops, array.get on array<any>, mem.global_load and mem.cell_load may produce any", f.level),
                     );
                 }
             }
@@ -542,7 +542,12 @@ impl<'a> FuncVerifier<'a> {
             | Opcode::GlobalLoad
             | Opcode::CellLoad
             | Opcode::RtMethod
-            | Opcode::RtBuiltin => true,
+            | Opcode::RtBuiltin
+            | Opcode::RtAdd
+            | Opcode::RtSub
+            | Opcode::RtMul
+            | Opcode::RtDiv
+            | Opcode::RtRem => true,
             _ => false,
         }
     }
@@ -649,7 +654,7 @@ impl<'a> FuncVerifier<'a> {
         }
         match op {
             DynAdd | DynSub | DynMul | DynDiv | DynRem | DynPow | DynBitAnd | DynBitOr
-            | DynBitXor | DynShl | DynShr | DynIndex => {
+            | DynBitXor | DynShl | DynShr | DynIndex | RtAdd | RtSub | RtMul | RtDiv | RtRem => {
                 self.argc(i, d, 2);
                 self.res_eq(i, d, Type::Any);
             }
@@ -672,6 +677,10 @@ impl<'a> FuncVerifier<'a> {
             RtLen => {
                 self.argc(i, d, 1);
                 self.res_eq(i, d, Type::I64);
+            }
+            RtCmp => {
+                self.argc(i, d, 2);
+                self.res_eq(i, d, Type::Bool);
             }
             DynCast => {
                 self.argc(i, d, 1);

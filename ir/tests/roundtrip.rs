@@ -161,6 +161,12 @@ func @typed_ops(i64, f64, bool, str) -> i64 level(typed) captures(1) defaults(@a
   %v67 = rt.method substring(%v3, %v0, %v0) : any
   %v68 = rt.builtin pow(%v0, %v0) : any
   %v69 = rt.len %v67 : i64
+  %v70 = rt.add %v67, %v68 : any
+  %v71 = rt.sub %v67, %v0 : any
+  %v72 = rt.mul %v67, %v68 : any
+  %v73 = rt.div %v67, %v68 : any
+  %v74 = rt.rem %v67, %v68 : any
+  %v75 = rt.cmp le %v67, %v68 : bool
   cf.switch %v0 [-1: ^bb1, 0: ^bb2(%v0), 9223372036854775807: ^bb1], ^bb2(%v4)
 ^bb1:
   cf.cond_br %v28, ^bb5, ^bb2(%v56)

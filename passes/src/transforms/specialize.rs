@@ -845,7 +845,12 @@ fn rewrite(module: &Module, k: usize, specs: &[Spec], ids: &[FuncId]) -> (Functi
                 | Opcode::GlobalLoad
                 | Opcode::CellLoad
                 | Opcode::RtMethod
-                | Opcode::RtBuiltin => true,
+                | Opcode::RtBuiltin
+                | Opcode::RtAdd
+                | Opcode::RtSub
+                | Opcode::RtMul
+                | Opcode::RtDiv
+                | Opcode::RtRem => true,
                 Opcode::ArrayGet => d
                     .args
                     .first()
@@ -997,7 +1002,16 @@ fn rewrite_inst(
                     Type::Array(ElemType::Any)
                 ));
             }
-            Rewritten::Same
+            // Types unknown (or a mix with no typed form): the runtime's generic arithmetic,
+            // so that the rest of the function is still typed.
+            let op = match d.opcode {
+                DynAdd => RtAdd,
+                DynSub => RtSub,
+                DynMul => RtMul,
+                DynDiv => RtDiv,
+                _ => RtRem,
+            };
+            Rewritten::Alias(emit!(f, op, &[a, b], Imm::None, Type::Any))
         }
         DynNeg => match a0.map(|a| ty(f, a)) {
             Some(Type::I64) => Rewritten::Alias(emit!(
@@ -1047,13 +1061,13 @@ fn rewrite_inst(
             }
             // An int compared with a float is compared exactly (`i64::MAX < 2^63` holds), so it
             // may only be converted to a float when that conversion is exact: a constant within
-            // ±2^53. Otherwise the comparison stays dynamic.
+            // ±2^53. Otherwise the runtime compares them (exactly).
             let exact = |f: &Function, v: Value, t: Type| {
                 t == Type::F64
                     || utils::const_int(f, v).is_some_and(|c| c.unsigned_abs() <= 1u64 << 53)
             };
             if num(ta) && num(tb) && !(exact(f, a, ta) && exact(f, b, tb)) {
-                return Rewritten::Same;
+                return Rewritten::Alias(emit!(f, RtCmp, &[a, b], Imm::Cmp(pred), Type::Bool));
             }
             if num(ta) && num(tb) {
                 let fa = if ta == Type::I64 {
@@ -1074,7 +1088,8 @@ fn rewrite_inst(
             if ta == Type::Bool && tb == Type::Bool && matches!(pred, CmpPred::Eq | CmpPred::Ne) {
                 return Rewritten::Alias(emit!(f, CmpB, &[a, b], Imm::Cmp(pred), Type::Bool));
             }
-            Rewritten::Same
+            // Otherwise the runtime compares, as the interpreter does.
+            Rewritten::Alias(emit!(f, RtCmp, &[a, b], Imm::Cmp(pred), Type::Bool))
         }
         DynIndex => {
             let (Some(a), Some(b)) = (a0, a1) else {

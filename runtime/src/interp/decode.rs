@@ -575,27 +575,27 @@ impl<'m> Decoder<'m> {
                 a: r(self, 0),
                 b: r(self, 1),
             },
-            Opcode::DynAdd => Op::Add {
+            Opcode::DynAdd | Opcode::RtAdd => Op::Add {
                 dst,
                 a: r(self, 0),
                 b: r(self, 1),
             },
-            Opcode::DynSub => Op::Sub {
+            Opcode::DynSub | Opcode::RtSub => Op::Sub {
                 dst,
                 a: r(self, 0),
                 b: r(self, 1),
             },
-            Opcode::DynMul => Op::Mul {
+            Opcode::DynMul | Opcode::RtMul => Op::Mul {
                 dst,
                 a: r(self, 0),
                 b: r(self, 1),
             },
-            Opcode::DynDiv => Op::Div {
+            Opcode::DynDiv | Opcode::RtDiv => Op::Div {
                 dst,
                 a: r(self, 0),
                 b: r(self, 1),
             },
-            Opcode::DynRem => Op::Rem {
+            Opcode::DynRem | Opcode::RtRem => Op::Rem {
                 dst,
                 a: r(self, 0),
                 b: r(self, 1),
@@ -662,7 +662,7 @@ impl<'m> Decoder<'m> {
                 cell: r(self, 0),
                 src: r(self, 1),
             },
-            Opcode::DynCmp | Opcode::StrCmp | Opcode::CmpB => match d.imm {
+            Opcode::DynCmp | Opcode::RtCmp | Opcode::StrCmp | Opcode::CmpB => match d.imm {
                 Imm::Cmp(pred) => Op::Cmp {
                     pred,
                     dst,

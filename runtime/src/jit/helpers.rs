@@ -626,6 +626,49 @@ pub unsafe extern "C" fn rt_call_value_cached(
     }
 }
 
+/// `rt.add` … `rt.rem` and `rt.cmp`: the generic arithmetic the interpreter does for `dyn.add`
+/// and friends, on two values of any type (`op` from `ruchy_backends::dyn_op_code`).
+/// # Safety
+/// Only compiled code calls this, with the pointers the module docs describe.
+pub unsafe extern "C" fn rt_dyn_binary(
+    ctx: *mut JitContext,
+    out: *mut Value,
+    a: *const Value,
+    b: *const Value,
+    op: i32,
+) -> i8 {
+    // SAFETY: called by compiled code with its context, its result slot and two live values.
+    unsafe {
+        let (a, b) = (val(a), val(b));
+        let r = match op {
+            0 => ops::add(a, b),
+            1 => ops::sub(a, b),
+            2 => ops::mul(a, b),
+            3 => ops::div(a, b),
+            4 => ops::rem(a, b),
+            10..=15 => {
+                let pred = [
+                    CmpPred::Eq,
+                    CmpPred::Ne,
+                    CmpPred::Lt,
+                    CmpPred::Le,
+                    CmpPred::Gt,
+                    CmpPred::Ge,
+                ][(op - 10) as usize];
+                ops::compare(pred, a, b).map(Value::Bool)
+            }
+            _ => Err("internal error: unknown runtime operation".into()),
+        };
+        match r {
+            Ok(v) => {
+                put(out, v);
+                0
+            }
+            Err(m) => fail(ctx, m),
+        }
+    }
+}
+
 /// `rt.method`: `args[0].name(args[1..])` by the runtime's method dispatch, as the interpreter
 /// does it (the same errors).
 /// # Safety
@@ -741,6 +784,7 @@ pub fn address(name: &str) -> Option<*const u8> {
         "rt_call_value" => rt_call_value as *const u8,
         "rt_call_value_cached" => rt_call_value_cached as *const u8,
         "rt_method" => rt_method as *const u8,
+        "rt_dyn_binary" => rt_dyn_binary as *const u8,
         "rt_len_any" => rt_len_any as *const u8,
         "rt_str_concat_take" => rt_str_concat_take as *const u8,
         "rt_builtin" => rt_builtin as *const u8,
