@@ -722,15 +722,14 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.switch_to_block(check_func);
         // A function id is a `u32` payload: the upper half of the word is padding.
         let callee = self.b.ins().uload32(flags, arr, 8);
-        let cached = self
-            .b
-            .ins()
-            .load(types::I64, flags, cachev, CallSiteCache::FUNC_OFFSET);
-        let same = self.b.ins().icmp(IntCC::Equal, callee, cached);
-        let no = self.iconst(types::I8, 0);
-        self.b
-            .ins()
-            .brif(same, check_tags, &[BlockArg::Value(no)], miss, &[]);
+        self.same_as_cached(
+            callee,
+            cachev,
+            CallSiteCache::FUNC_OFFSET,
+            0,
+            check_tags,
+            miss,
+        );
         self.b.switch_to_block(not_func);
         let is_closure_tag = self
             .b
@@ -742,15 +741,14 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.switch_to_block(check_closure);
         // The same closure object as last time (the cache holds a reference to it).
         let object = self.b.ins().load(types::I64, flags, arr, 8);
-        let cached = self
-            .b
-            .ins()
-            .load(types::I64, flags, cachev, CallSiteCache::CLOSURE_OFFSET);
-        let same = self.b.ins().icmp(IntCC::Equal, object, cached);
-        let yes = self.iconst(types::I8, 1);
-        self.b
-            .ins()
-            .brif(same, check_tags, &[BlockArg::Value(yes)], miss, &[]);
+        self.same_as_cached(
+            object,
+            cachev,
+            CallSiteCache::CLOSURE_OFFSET,
+            1,
+            check_tags,
+            miss,
+        );
         self.b.switch_to_block(check_tags);
         let mut word = self.iconst(types::I64, (nargs as i64) << 60);
         for k in 0..nargs {
@@ -839,6 +837,39 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.ins().jump(done, &[BlockArg::Value(st)]);
         self.b.switch_to_block(done);
         status
+    }
+
+    /// A temporary `Value` holding nil, for a helper to write a register-typed result into.
+    fn nil_temp(&mut self) -> ClValue {
+        let ss =
+            self.b
+                .create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 16, 4));
+        let out = self.b.ins().stack_addr(self.ptr, ss, 0);
+        let z = self.iconst(types::I64, 0);
+        self.b.ins().store(MemFlagsData::trusted(), z, out, 0);
+        out
+    }
+
+    /// Branches to `next` (passing `is_closure`) when `key` equals the call-site cache's word at
+    /// `offset`, else to `miss`.
+    fn same_as_cached(
+        &mut self,
+        key: ClValue,
+        cachev: ClValue,
+        offset: i32,
+        is_closure: i64,
+        next: cranelift_codegen::ir::Block,
+        miss: cranelift_codegen::ir::Block,
+    ) {
+        let cached = self
+            .b
+            .ins()
+            .load(types::I64, MemFlagsData::trusted(), cachev, offset);
+        let same = self.b.ins().icmp(IntCC::Equal, key, cached);
+        let kind = self.iconst(types::I8, is_closure);
+        self.b
+            .ins()
+            .brif(same, next, &[BlockArg::Value(kind)], miss, &[]);
     }
 
     /// `x / y`, `x % y` or `x % y == 0` (`op`; `y` is known non-zero): ends each way of
@@ -2042,14 +2073,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             }
             RtLen => {
                 let v = self.mem(a(0))?;
-                let ss = self.b.create_sized_stack_slot(StackSlotData::new(
-                    StackSlotKind::ExplicitSlot,
-                    16,
-                    4,
-                ));
-                let out = self.b.ins().stack_addr(self.ptr, ss, 0);
-                let z = self.iconst(types::I64, 0);
-                self.b.ins().store(MemFlagsData::trusted(), z, out, 0);
+                let out = self.nil_temp();
                 let c = self.ctx;
                 let st = self.call_helper("rt_len_any", &[c, out, v]);
                 self.status_check(st, loc);
@@ -2071,14 +2095,7 @@ impl<'a, 'b> Lower<'a, 'b> {
                 let c = self.ctx;
                 if d.opcode == RtCmp {
                     // A bool result: the helper writes it into a temporary value.
-                    let ss = self.b.create_sized_stack_slot(StackSlotData::new(
-                        StackSlotKind::ExplicitSlot,
-                        16,
-                        4,
-                    ));
-                    let out = self.b.ins().stack_addr(self.ptr, ss, 0);
-                    let z = self.iconst(types::I64, 0);
-                    self.b.ins().store(MemFlagsData::trusted(), z, out, 0);
+                    let out = self.nil_temp();
                     let st = self.call_helper("rt_dyn_binary", &[c, out, x, y, code]);
                     self.status_check(st, loc);
                     let r = self

@@ -303,6 +303,26 @@ impl Opcode {
         )
     }
 
+    /// Whether the op's result may be `any` at the typed levels whatever its operands are:
+    /// values whose type only the running program knows (a callee's result, a global, a cell,
+    /// the runtime's methods, builtins and generic arithmetic). Calls and array reads may also
+    /// produce `any`, depending on the callee or the array.
+    pub fn yields_any_by_nature(self) -> bool {
+        matches!(
+            self,
+            Opcode::CallIndirect
+                | Opcode::GlobalLoad
+                | Opcode::CellLoad
+                | Opcode::RtMethod
+                | Opcode::RtBuiltin
+                | Opcode::RtAdd
+                | Opcode::RtSub
+                | Opcode::RtMul
+                | Opcode::RtDiv
+                | Opcode::RtRem
+        )
+    }
+
     /// Looks an op up by its text name.
     pub fn from_name(name: &str) -> Option<Opcode> {
         Opcode::ALL.iter().copied().find(|op| op.name() == name)

@@ -538,17 +538,7 @@ impl<'a> FuncVerifier<'a> {
                 _ => false,
             },
             Opcode::ArrayGet => self.arg_ty(d, 0) == Some(Type::Array(crate::types::ElemType::Any)),
-            Opcode::CallIndirect
-            | Opcode::GlobalLoad
-            | Opcode::CellLoad
-            | Opcode::RtMethod
-            | Opcode::RtBuiltin
-            | Opcode::RtAdd
-            | Opcode::RtSub
-            | Opcode::RtMul
-            | Opcode::RtDiv
-            | Opcode::RtRem => true,
-            _ => false,
+            op => op.yields_any_by_nature(),
         }
     }
 

@@ -841,21 +841,11 @@ fn rewrite(module: &Module, k: usize, specs: &[Spec], ids: &[FuncId]) -> (Functi
                 Opcode::Call => {
                     matches!(d.imm, Imm::Func(c) if module_ret(module, specs, ids, c) == Type::Any)
                 }
-                Opcode::CallIndirect
-                | Opcode::GlobalLoad
-                | Opcode::CellLoad
-                | Opcode::RtMethod
-                | Opcode::RtBuiltin
-                | Opcode::RtAdd
-                | Opcode::RtSub
-                | Opcode::RtMul
-                | Opcode::RtDiv
-                | Opcode::RtRem => true,
                 Opcode::ArrayGet => d
                     .args
                     .first()
                     .is_some_and(|&a| f.dfg.value_type(a) == Type::Array(ElemType::Any)),
-                _ => false,
+                op => op.yields_any_by_nature(),
             };
             if !allowed {
                 reasons.push(format!(
