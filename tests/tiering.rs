@@ -679,6 +679,42 @@ fn lru_eviction_frees_code_and_a_later_call_recompiles() {
 }
 
 #[test]
+fn call_site_caches_are_freed_with_their_code() {
+    // `apply` is compiled again and again under a one-method cache (the top level stays
+    // interpreted: `-tag` on an int-or-string has no typed form); each compilation makes a
+    // call-site cache, which goes when that code is freed.
+    let src = "fun apply(f, x) { f(x) }\nfun a(x) { x + 1 }\nfun b(x) { x * 2 }\n\
+               let mut s = 0\n\
+               let mut tag = 0\n\
+               for i in 0..200 { s = (apply(a, s) + apply(b, i) + apply(a, 0.5)) % 1000003\n if i > 1000 { tag = \"x\" }\n tag = -tag }\n\
+               println(s, tag)\n";
+    let mut cfg = forced();
+    cfg.jit.max_cached_methods = 1;
+    let src2 = src.to_string();
+    let (stdout, misses, live) = on_big_stack(move || {
+        let file = SourceFile::new("t.ruchy", src2);
+        let module = compile(&file);
+        let mut out = vec![];
+        let mut interp = Interpreter::new(&module, cfg, &mut out);
+        interp.run_main().expect("runs");
+        interp.flush();
+        let t = &interp.tiering;
+        let r = (t.misses, t.live_call_site_caches());
+        drop(interp);
+        (String::from_utf8_lossy(&out).into_owned(), r.0, r.1)
+    });
+    assert!(stdout.ends_with(" 0\n"), "{stdout}");
+    assert!(
+        misses > 100,
+        "apply was compiled again and again: {misses} misses"
+    );
+    assert!(
+        live < 10,
+        "{live} call-site caches alive after {misses} compilations"
+    );
+}
+
+#[test]
 fn functions_of_one_shape_share_their_boxed_entry_trampoline() {
     use ruchy_runtime::jit::{Decision, JitConfig, Tiering};
     use ruchy_runtime::profile::Profile;

@@ -152,11 +152,15 @@ pub struct Tiering {
     /// Indirection cells: each holds the typed entry of a compiled specialization. Boxed so
     /// their addresses stay put; never freed while the runtime lives.
     cells: HashMap<FuncId, Box<usize>>,
-    /// Inline caches of calls through function values in compiled code; never freed while
-    /// the runtime lives (compiled code that is never freed may point at them). Boxed so their
-    /// addresses stay put as the vector grows.
+    /// Inline caches of calls through function values, as the backend asks for them while
+    /// compiling; moved to `caches_of` once the function they belong to is compiled. Boxed so
+    /// their addresses stay put as the vector grows.
     #[allow(clippy::vec_box)]
     call_site_caches: Vec<Box<ruchy_backends::CallSiteCache>>,
+    /// The call-site caches of each piece of compiled code, by its typed entry (a function
+    /// compiled again has new code and new caches): freed with that code.
+    #[allow(clippy::vec_box)]
+    caches_of: HashMap<usize, Vec<Box<ruchy_backends::CallSiteCache>>>,
     /// The closure each call-site cache (by address) holds, kept alive while it is cached.
     cached_closures: HashMap<usize, Value>,
     /// Interned string constants used by compiled code.
@@ -207,6 +211,7 @@ impl Tiering {
             tried: HashMap::new(),
             cells: HashMap::new(),
             call_site_caches: vec![],
+            caches_of: HashMap::new(),
             cached_closures: HashMap::new(),
             strings: HashMap::new(),
             reports: HashMap::new(),
@@ -503,7 +508,13 @@ impl Tiering {
                     .call_site_caches
                     .then_some(&mut self.call_site_caches),
             };
-            match backend.compile(module, g, &mut abi) {
+            let compiled_g = backend.compile(module, g, &mut abi);
+            // The caches made for this code live as long as it does (none if it failed).
+            let caches = std::mem::take(&mut self.call_site_caches);
+            if let (Ok(code), false) = (&compiled_g, caches.is_empty()) {
+                self.caches_of.insert(code.typed_entry as usize, caches);
+            }
+            match compiled_g {
                 Ok(code) => {
                     if let Some(cell) = self.cells.get_mut(&g) {
                         **cell = code.typed_entry as usize;
@@ -589,9 +600,20 @@ impl Tiering {
         if let Some(b) = self.backend.as_mut() {
             for code in self.graveyard.drain(..) {
                 self.freed_bytes += code.code_size;
+                // Only this code points at its call-site caches, and at what they hold.
+                let caches = self.caches_of.remove(&(code.typed_entry as usize));
+                for cache in caches.unwrap_or_default() {
+                    self.cached_closures
+                        .remove(&(&*cache as *const ruchy_backends::CallSiteCache as usize));
+                }
                 b.free(code);
             }
         }
+    }
+
+    /// How many call-site caches compiled code that is still alive may use.
+    pub fn live_call_site_caches(&self) -> usize {
+        self.caches_of.values().map(Vec::len).sum::<usize>() + self.call_site_caches.len()
     }
 
     /// The boxed-entry trampoline and the indirection cell through which compiled code may call
@@ -683,6 +705,8 @@ impl Tiering {
         let code = backend.compile(module, f, &mut abi).map_err(|e| e.0)?;
         let t = code.compile_time;
         backend.free(code);
+        // Nothing else used the caches made for it.
+        self.call_site_caches.clear();
         Ok(t)
     }
 
@@ -694,9 +718,12 @@ impl Tiering {
         form: ruchy_backends::TextForm,
     ) -> Result<String, String> {
         let (backend, mut abi) = self.backend_and_abi()?;
-        backend
+        let text = backend
             .emit_text(module, f, &mut abi, form)
-            .map_err(|e| e.0)
+            .map_err(|e| e.0);
+        // That code never runs: nothing uses the caches made for it.
+        self.call_site_caches.clear();
+        text
     }
 }
 
