@@ -702,13 +702,11 @@ impl<'a, 'b> Lower<'a, 'b> {
         let flags = MemFlagsData::trusted();
         let cachev = self.iconst(self.ptr, cache as i64);
         let check_func = self.b.create_block();
-        let not_func = self.b.create_block();
-        let check_closure = self.b.create_block();
         let check_tags = self.b.create_block();
-        let is_closure = self.b.append_block_param(check_tags, types::I8);
-        let hit_closure = self.b.create_block();
         let hit = self.b.create_block();
-        let args = self.b.append_block_param(hit, self.ptr);
+        // Closures go to the runtime, which calls a cached one without its dispatch (see
+        // `rt_call_value_cached`): putting captures in front of the arguments here made every
+        // call site a third larger to compile.
         let miss = self.b.create_block();
         self.b.set_cold_block(miss);
         let done = self.b.create_block();
@@ -718,37 +716,16 @@ impl<'a, 'b> Lower<'a, 'b> {
             .b
             .ins()
             .icmp_imm_s(IntCC::Equal, tag, tags::FUNC as i64);
-        self.b.ins().brif(is_func, check_func, &[], not_func, &[]);
+        self.b.ins().brif(is_func, check_func, &[], miss, &[]);
         self.b.switch_to_block(check_func);
         // A function id is a `u32` payload: the upper half of the word is padding.
         let callee = self.b.ins().uload32(flags, arr, 8);
-        self.same_as_cached(
-            callee,
-            cachev,
-            CallSiteCache::FUNC_OFFSET,
-            0,
-            check_tags,
-            miss,
-        );
-        self.b.switch_to_block(not_func);
-        let is_closure_tag = self
+        let cached = self
             .b
             .ins()
-            .icmp_imm_s(IntCC::Equal, tag, tags::CLOSURE as i64);
-        self.b
-            .ins()
-            .brif(is_closure_tag, check_closure, &[], miss, &[]);
-        self.b.switch_to_block(check_closure);
-        // The same closure object as last time (the cache holds a reference to it).
-        let object = self.b.ins().load(types::I64, flags, arr, 8);
-        self.same_as_cached(
-            object,
-            cachev,
-            CallSiteCache::CLOSURE_OFFSET,
-            1,
-            check_tags,
-            miss,
-        );
+            .load(types::I64, flags, cachev, CallSiteCache::FUNC_OFFSET);
+        let same = self.b.ins().icmp(IntCC::Equal, callee, cached);
+        self.b.ins().brif(same, check_tags, &[], miss, &[]);
         self.b.switch_to_block(check_tags);
         let mut word = self.iconst(types::I64, (nargs as i64) << 60);
         for k in 0..nargs {
@@ -765,46 +742,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             .ins()
             .load(types::I64, flags, cachev, CallSiteCache::TAGS_OFFSET);
         let same = self.b.ins().icmp(IntCC::Equal, word, expected);
-        let func_hit = self.b.create_block();
-        let tags_ok = self.b.create_block();
-        self.b.ins().brif(same, tags_ok, &[], miss, &[]);
-        self.b.switch_to_block(tags_ok);
-        self.b
-            .ins()
-            .brif(is_closure, hit_closure, &[], func_hit, &[]);
-        self.b.switch_to_block(func_hit);
-        let plain_args = self.b.ins().iadd_imm_s(arr, 16);
-        self.b.ins().jump(hit, &[BlockArg::Value(plain_args)]);
-        // A closure's captures are its leading parameters: the cache keeps copies of them
-        // right-aligned in its last `MAX_CAPTURES` values; they go in front of the arguments.
-        self.b.switch_to_block(hit_closure);
-        let room = CallSiteCache::MAX_CAPTURES as u32;
-        let ss = self.b.create_sized_stack_slot(StackSlotData::new(
-            StackSlotKind::ExplicitSlot,
-            16 * (room + nargs as u32),
-            4,
-        ));
-        let all = self.b.ins().stack_addr(self.ptr, ss, 0);
-        for k in 0..room as i32 {
-            let src = self
-                .b
-                .ins()
-                .iadd_imm_s(cachev, (CallSiteCache::CAPTURES_OFFSET + 16 * k) as i64);
-            copy_value_bits(&mut self.b, src, all, 16 * k);
-        }
-        for k in 0..nargs as i32 {
-            let src = self.b.ins().iadd_imm_s(arr, 16 * (k as i64 + 1));
-            copy_value_bits(&mut self.b, src, all, 16 * (room as i32 + k));
-        }
-        let ncap = self
-            .b
-            .ins()
-            .load(types::I64, flags, cachev, CallSiteCache::NCAP_OFFSET);
-        let skipped = self.iconst(types::I64, room as i64);
-        let skipped = self.b.ins().isub(skipped, ncap);
-        let skipped = self.b.ins().ishl_imm_s(skipped, 4);
-        let closure_args = self.b.ins().iadd(all, skipped);
-        self.b.ins().jump(hit, &[BlockArg::Value(closure_args)]);
+        self.b.ins().brif(same, hit, &[], miss, &[]);
         self.b.switch_to_block(hit);
         // The trampoline stores the result without dropping what the slot held.
         self.drop_slot(out);
@@ -817,6 +755,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             .ins()
             .load(self.ptr, flags, cachev, CallSiteCache::CELL_OFFSET);
         let target = self.b.ins().load(self.ptr, flags, cell, 0);
+        let args = self.b.ins().iadd_imm_s(arr, 16);
         let mut sig = self.jit.make_signature();
         for _ in 0..4 {
             sig.params.push(AbiParam::new(self.ptr));
@@ -848,28 +787,6 @@ impl<'a, 'b> Lower<'a, 'b> {
         let z = self.iconst(types::I64, 0);
         self.b.ins().store(MemFlagsData::trusted(), z, out, 0);
         out
-    }
-
-    /// Branches to `next` (passing `is_closure`) when `key` equals the call-site cache's word at
-    /// `offset`, else to `miss`.
-    fn same_as_cached(
-        &mut self,
-        key: ClValue,
-        cachev: ClValue,
-        offset: i32,
-        is_closure: i64,
-        next: cranelift_codegen::ir::Block,
-        miss: cranelift_codegen::ir::Block,
-    ) {
-        let cached = self
-            .b
-            .ins()
-            .load(types::I64, MemFlagsData::trusted(), cachev, offset);
-        let same = self.b.ins().icmp(IntCC::Equal, key, cached);
-        let kind = self.iconst(types::I8, is_closure);
-        self.b
-            .ins()
-            .brif(same, next, &[BlockArg::Value(kind)], miss, &[]);
     }
 
     /// `x / y`, `x % y` or `x % y == 0` (`op`; `y` is known non-zero): ends each way of

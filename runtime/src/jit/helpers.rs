@@ -616,6 +616,9 @@ pub unsafe extern "C" fn rt_call_value_cached(
     // SAFETY: as for `rt_call_value`; `cache` is a live cache owned by the runtime, which
     // compiled code reads only between calls.
     unsafe {
+        if let Some(status) = call_cached_closure(ctx, out, args, n, &*cache) {
+            return status;
+        }
         let status = rt_call_value(ctx, out, args, n, caller, l);
         if status == 0 {
             if let Some((callee, rest)) = vals(args, n).split_first() {
@@ -623,6 +626,47 @@ pub unsafe extern "C" fn rt_call_value_cached(
             }
         }
         status
+    }
+}
+
+/// A call of the closure `cache` holds, with arguments of the tags it saw: the compiled
+/// specialization is called through its trampoline with the cached captures in front of the
+/// arguments, skipping the runtime's dispatch. `None` when the cache does not match.
+/// # Safety
+/// `args` holds `n` live values (the callee first) and `out` is a live value, as compiled code
+/// passes them; `cache` was filled by `fill_call_site_cache`.
+unsafe fn call_cached_closure(
+    ctx: *mut JitContext,
+    out: *mut Value,
+    args: *const Value,
+    n: i64,
+    cache: &ruchy_backends::CallSiteCache,
+) -> Option<i8> {
+    use ruchy_backends::CallSiteCache;
+    // SAFETY: the caller's contract; the captures in the cache are bitwise copies of values the
+    // cached closure (kept alive by the runtime) owns, and the trampoline only borrows them.
+    unsafe {
+        let (callee, rest) = vals(args, n).split_first()?;
+        if cache.closure == 0
+            || !matches!(callee, Value::Closure(_))
+            || callee.layout_words()[1] as usize != cache.closure
+            || CallSiteCache::tags_of(rest.iter().map(Value::layout_tag)) != cache.tags
+        {
+            return None;
+        }
+        let ncap = cache.ncap as usize;
+        let mut all = [[0u64; 2]; CallSiteCache::MAX_ARGS];
+        let first = CallSiteCache::MAX_CAPTURES - ncap;
+        all[..ncap].copy_from_slice(&cache.captures[first..]);
+        for (slot, v) in all[ncap..].iter_mut().zip(rest) {
+            *slot = v.layout_words();
+        }
+        // The trampoline writes the result without dropping what `out` held.
+        put(out, Value::Nil);
+        let target = *(cache.cell as *const usize) as *const u8;
+        let trampoline: extern "C" fn(*mut JitContext, *const Value, *mut Value, *const u8) -> i8 =
+            std::mem::transmute(cache.trampoline);
+        Some(trampoline(ctx, all.as_ptr() as *const Value, out, target))
     }
 }
 
