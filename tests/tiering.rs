@@ -162,12 +162,17 @@ fn narrow_division_is_exact_next_to_every_multiple() {
 
 /// The `calls` column of `name`'s row in a `--stats` report (calls the runtime dispatched).
 fn runtime_calls(stats: &str, name: &str) -> u64 {
+    stats_cell(stats, name, 1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no row for {name} in {stats}"))
+}
+
+/// Column `k` of `name`'s row in a `--stats` report (1: calls, 2: the tier reached).
+fn stats_cell<'a>(stats: &'a str, name: &str, k: usize) -> Option<&'a str> {
     stats
         .lines()
         .find(|l| l.split_whitespace().next() == Some(name))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no row for {name} in {stats}"))
+        .and_then(|l| l.split_whitespace().nth(k))
 }
 
 #[test]
@@ -286,11 +291,7 @@ fn specializations_made_for_a_caller_that_stays_interpreted_do_not_use_up_the_li
     let (out, stats, _) = same_as_tier0(src, forced());
     assert!(out.stdout.ends_with(" 3.5 ba\n"), "{}", out.stdout);
     assert!(!stats.contains("megamorphic"), "{stats}");
-    let row = stats
-        .lines()
-        .find(|l| l.starts_with("apply "))
-        .unwrap_or_default();
-    assert_eq!(row.split_whitespace().nth(2), Some("1"), "{stats}");
+    assert_eq!(stats_cell(&stats, "apply", 2), Some("1"), "{stats}");
 }
 
 #[test]
@@ -311,11 +312,7 @@ fn operations_on_two_unknowns_run_in_the_runtime_from_compiled_code() {
     let (out, stats, _) = same_as_tier0(src, forced());
     assert!(out.stderr.contains("at p (t.ruchy:4:2)"), "{}", out.stderr);
     assert!(!stats.contains("stays dyn"), "{stats}");
-    let row = stats
-        .lines()
-        .find(|l| l.starts_with("p "))
-        .unwrap_or_default();
-    assert_eq!(row.split_whitespace().nth(2), Some("1"), "{stats}");
+    assert_eq!(stats_cell(&stats, "p", 2), Some("1"), "{stats}");
 }
 
 #[test]
@@ -382,12 +379,8 @@ fn calls_of_function_values_compile_and_agree() {
         "{}",
         out.stderr
     );
-    let line = stats
-        .lines()
-        .find(|l| l.starts_with("apply_twice"))
-        .unwrap_or_default();
     assert!(
-        line.split_whitespace().nth(2) == Some("1"),
+        stats_cell(&stats, "apply_twice", 2) == Some("1"),
         "apply_twice reaches tier 1: {stats}"
     );
     assert!(!stats.contains("only called from code"), "{stats}");
@@ -424,12 +417,8 @@ fn runtime_calls_in_compiled_code_agree() {
         "{}",
         out.stderr
     );
-    let line = stats
-        .lines()
-        .find(|l| l.starts_with("f "))
-        .unwrap_or_default();
     assert!(
-        line.split_whitespace().nth(2) == Some("1"),
+        stats_cell(&stats, "f", 2) == Some("1"),
         "f reaches tier 1: {stats}"
     );
 }
@@ -578,12 +567,8 @@ fn nested_arrays_compile_with_speculation() {
         "{}",
         out.stderr
     );
-    let line = stats
-        .lines()
-        .find(|l| l.starts_with("sum2"))
-        .unwrap_or_default();
     assert!(
-        line.split_whitespace().nth(2) == Some("1"),
+        stats_cell(&stats, "sum2", 2) == Some("1"),
         "sum2 reaches tier 1: {stats}"
     );
 }

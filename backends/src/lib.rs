@@ -130,23 +130,14 @@ const _: () = {
 
 /// The number `rt_dyn_binary` knows the operation of `rt.add` … `rt.rem` and `rt.cmp` by.
 pub fn dyn_op_code(op: ruchy_ir::Opcode, pred: Option<ruchy_ir::CmpPred>) -> Option<i32> {
-    use ruchy_ir::{CmpPred as P, Opcode as O};
+    use ruchy_ir::Opcode as O;
     Some(match (op, pred) {
         (O::RtAdd, _) => 0,
         (O::RtSub, _) => 1,
         (O::RtMul, _) => 2,
         (O::RtDiv, _) => 3,
         (O::RtRem, _) => 4,
-        (O::RtCmp, Some(p)) => {
-            10 + match p {
-                P::Eq => 0,
-                P::Ne => 1,
-                P::Lt => 2,
-                P::Le => 3,
-                P::Gt => 4,
-                P::Ge => 5,
-            }
-        }
+        (O::RtCmp, Some(p)) => 10 + ruchy_ir::CmpPred::ALL.iter().position(|&q| q == p)? as i32,
         _ => return None,
     })
 }
@@ -509,7 +500,7 @@ pub const HELPERS: &[Helper] = &[
         ret: Some(I8),
     },
     // (ctx, out, a, b, op): `rt.add` … `rt.rem` (op 0 to 4) and `rt.cmp` (op 10 + the predicate's
-    // number, see `dyn_op_code`): the runtime's generic arithmetic on two values in memory.
+    // index in `CmpPred::ALL`, see `dyn_op_code`): the runtime's generic arithmetic on two values in memory.
     Helper {
         name: "rt_dyn_binary",
         params: &[Ptr, Ptr, Ptr, Ptr, I32],

@@ -690,18 +690,13 @@ pub unsafe extern "C" fn rt_dyn_binary(
             2 => ops::mul(a, b),
             3 => ops::div(a, b),
             4 => ops::rem(a, b),
-            10..=15 => {
-                let pred = [
-                    CmpPred::Eq,
-                    CmpPred::Ne,
-                    CmpPred::Lt,
-                    CmpPred::Le,
-                    CmpPred::Gt,
-                    CmpPred::Ge,
-                ][(op - 10) as usize];
-                ops::compare(pred, a, b).map(Value::Bool)
-            }
-            _ => Err("internal error: unknown runtime operation".into()),
+            _ => match usize::try_from(op - 10)
+                .ok()
+                .and_then(|k| CmpPred::ALL.get(k))
+            {
+                Some(&pred) => ops::compare(pred, a, b).map(Value::Bool),
+                None => Err("internal error: unknown runtime operation".into()),
+            },
         };
         match r {
             Ok(v) => {
