@@ -150,14 +150,46 @@ fn narrow_division_is_exact_next_to_every_multiple() {
                    if nz(a, y) == (z(a, y) == 1) { println(\"disagree\", a, y) }\n\
                    n = n + 1 } } } }\n\
                println(n, sum, divisible, q(4294967295, 65537), r(4294967294, 4294967295))\n\
-               println(z(-9223372036854775807 - 1, -1), z(-12, 4), z(-13, 4), nz(9223372036854775807, 7))\n";
+               println(z(-9223372036854775807 - 1, -1), z(-12, 4), z(-13, 4), nz(9223372036854775807, 7))\n\
+               println(q(16777215, 16777216), r(16777215, 16777216), z(16777215, 16777216), z(0, 16777216), r(16777215, 16777217), q(16777216, 16777216))\n";
     let (out, _, _) = same_as_tier0(src, forced());
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert!(
-        lines.len() == 2 && lines[0].ends_with(" 65535 4294967294") && lines[1] == "1 1 0 false",
+        lines.len() == 3
+            && lines[0].ends_with(" 65535 4294967294")
+            && lines[1] == "1 1 0 false"
+            && lines[2] == "0 16777215 0 1 16777215 1",
         "{}",
         out.stdout
     );
+}
+
+#[test]
+fn zero_divisor_raises_from_every_way_of_dividing() {
+    // The fast path's range test also sends a zero divisor to the cold path, which raises the
+    // error: a quotient, a remainder, and a remainder compared with zero, as a value and as
+    // the condition of a branch, each after the same code has divided by small numbers.
+    for (k, call) in ["q(a, b)", "r(a, b)", "z(a, b)", "nz(a, b)"]
+        .iter()
+        .enumerate()
+    {
+        let src = format!(
+            "fun q(a, b) {{ a / b }}\nfun r(a, b) {{ a % b }}\n\
+             fun z(a, b) {{ if a % b == 0 {{ return 1 }}\n 0 }}\n\
+             fun nz(a, b) {{ a % b != 0 }}\n\
+             fun run(a, b) {{ {call} }}\n\
+             for b in [3, 2, 1, 0] {{ println(run(12, b)) }}\n"
+        );
+        let (out, _, _) = same_as_tier0(&src, forced());
+        let line = [1, 2, 3, 5][k];
+        assert!(
+            out.stderr.contains(&format!("t.ruchy:{line}:"))
+                && out.stderr.contains("Division by zero"),
+            "{call}: {}",
+            out.stderr
+        );
+        assert_eq!(out.stdout.lines().count(), 3, "{call}: {}", out.stdout);
+    }
 }
 
 /// The `calls` column of `name`'s row in a `--stats` report (calls the runtime dispatched).

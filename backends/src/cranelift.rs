@@ -343,7 +343,11 @@ fn host_isa() -> Result<OwnedTargetIsa, CompileError> {
     };
     set(&mut flags, "use_colocated_libcalls", "false")?;
     set(&mut flags, "is_pic", "false")?;
-    set(&mut flags, "opt_level", "speed")?;
+    // Tier 1 is the quick tier: our own pipeline has already done what Cranelift's optimizer
+    // (e-graph GVN, LICM, rewrites) would find in most of the code, and skipping it cuts
+    // compile time by 40% (see docs/PERFORMANCE.md). What it found that ours does not see,
+    // the backend emits itself (see `Lower::single_operands`).
+    set(&mut flags, "opt_level", "none")?;
     // Cranelift's own IR verifier runs before every compilation unless turned off; our IR is
     // verified already, and it costs a tenth of the compile time. Debug builds keep it.
     set(
@@ -524,6 +528,18 @@ fn store_value_words(
         .store(MemFlagsData::new().with_notrap(), both, dst, off);
 }
 
+/// The value of `v` when it is an integer constant.
+fn int_constant(b: &FunctionBuilder, v: ClValue) -> Option<i64> {
+    use cranelift_codegen::ir::InstructionData as D;
+    let cranelift_codegen::ir::ValueDef::Result(inst, _) = b.func.dfg.value_def(v) else {
+        return None;
+    };
+    match b.func.dfg.insts[inst] {
+        D::UnaryImm { imm, .. } => Some(imm.bits()),
+        _ => None,
+    }
+}
+
 /// Whether `v` is a constant, looking through extensions and bit casts.
 fn is_constant(b: &FunctionBuilder, v: ClValue) -> bool {
     use cranelift_codegen::ir::{InstructionData as D, Opcode as O};
@@ -639,6 +655,13 @@ struct Lower<'a, 'b> {
     /// Whether the target truncates a float in one instruction (SSE4.1's `round`, AArch64's
     /// `frintz`) rather than through a library call.
     truncates_natively: bool,
+    /// Operands of integer divisions defined in another block than the division (a dividend
+    /// that a loop does not change, say): converted to single precision once, where they are
+    /// defined, instead of at every division. Cranelift's optimizer would hoist the conversion
+    /// out of the loop, but tier 1 does without it (see `host_isa`).
+    single_operands: HashSet<Value>,
+    /// Those conversions, by the converted value.
+    single_of: HashMap<ClValue, ClValue>,
     pub trap_sites: Vec<SrcLoc>,
 }
 
@@ -680,6 +703,8 @@ impl<'a, 'b> Lower<'a, 'b> {
             branch_zero_tests: HashSet::new(),
             pending_zero_test: None,
             truncates_natively: false,
+            single_operands: HashSet::new(),
+            single_of: HashMap::new(),
             trap_sites: vec![],
         }
     }
@@ -789,17 +814,23 @@ impl<'a, 'b> Lower<'a, 'b> {
         out
     }
 
-    /// `x / y`, `x % y` or `x % y == 0` (`op`; `y` is known non-zero): ends each way of
-    /// dividing with `finish` on its result.
+    /// `x / y`, `x % y` or `x % y == 0` (`op`), raising "Division by zero" when `y` is 0: ends
+    /// each way of dividing with `finish` on its result.
     ///
     /// Integer division is the slowest arithmetic instruction, and most operands are small and
     /// non-negative: those divide in floating point, which pipelines better and has a shorter
-    /// latency (primes: 1.94 ms against 2.39 ms with a 32-bit `div` on this machine, in double
+    /// latency (primes: 1.94 ms against 2.39 ms with a 32-bit `div` on an AMD EPYC, in double
     /// precision; single precision is faster still). It is exact. With p the precision's
-    /// significand bits (24 or 53), for 0 <= x < 2^p and y >= 1 both convert exactly, and
-    /// x / y = q + r/y where the quotient's distance to the integers is at least 1/y unless
+    /// significand bits (24 or 53), for 0 <= x < 2^p and 1 <= y <= 2^p both convert exactly,
+    /// and x / y = q + r/y where the quotient's distance to the integers is at least 1/y unless
     /// r = 0, while rounding moves it by at most (x/y)·2^-p < 1/y. So truncating the rounded
     /// quotient gives q, and the rounded quotient is an integer exactly when r = 0.
+    ///
+    /// One test picks the single-precision way: `(y - 1) | x` is below 2^24 exactly when
+    /// 0 <= x < 2^24 and 1 <= y <= 2^24, which also rules out a zero divisor, so the hot path
+    /// has one branch before it divides; the check for zero is made on the cold path. Branches
+    /// are what a division loop runs out of first (on Intel cores only two ports take them):
+    /// each one taken out of primes' loop saves about a twelfth of its time.
     fn divide(
         &mut self,
         x: ClValue,
@@ -808,8 +839,14 @@ impl<'a, 'b> Lower<'a, 'b> {
         loc: SrcLoc,
         mut finish: impl FnMut(&mut Self, ClValue),
     ) {
-        let both_bits = self.b.ins().bor(x, y);
-        let above_single = self.b.ins().ushr_imm_u(both_bits, 24);
+        // A zero divisor wraps to u64::MAX, a negative one stays above every bound.
+        let y_less_one = self.b.ins().iadd_imm_s(y, -1);
+        // `y - 1` dies here: as the first operand it can be the destination of x86's `or`.
+        let both_bits = self.b.ins().bor(y_less_one, x);
+        let above_single =
+            self.b
+                .ins()
+                .icmp_imm_u(IntCC::UnsignedGreaterThan, both_bits, (1 << 24) - 1);
         let single = self.b.create_block();
         let not_single = self.b.create_block();
         let double = self.b.create_block();
@@ -827,26 +864,30 @@ impl<'a, 'b> Lower<'a, 'b> {
         let r = self.float_divide(types::F32, x, y, op);
         finish(self, r);
         self.b.switch_to_block(not_single);
+        let is_zero = self.b.ins().icmp_imm_s(IntCC::Equal, y, 0);
+        self.raise_if(is_zero, errors::DIV_BY_ZERO, None, loc);
+        if let Some(rest) = self.b.current_block() {
+            self.b.set_cold_block(rest);
+        }
+        // Not from `both_bits`, so that it dies at the hot path's test: with `y` non-zero,
+        // `x | y` is below 2^32 exactly when 0 <= x < 2^32 and 1 <= y < 2^32.
+        let both_bits = self.b.ins().bor(x, y);
         let above_double = self.b.ins().ushr_imm_u(both_bits, 32);
         self.b.ins().brif(above_double, wide, &[], double, &[]);
         self.b.switch_to_block(double);
         let r = self.float_divide(types::F64, x, y, op);
         finish(self, r);
         self.b.switch_to_block(wide);
-        // i64::MIN / -1 overflows; i64::MIN % -1 is 0. Divide by 1 instead to avoid the
-        // hardware trap, then fix the result.
-        let zero = self.iconst(types::I64, 0);
-        let minus_one = self.b.ins().icmp_imm_s(IntCC::Equal, y, -1);
-        let is_min = self.b.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
-        let both = self.b.ins().band(minus_one, is_min);
+        // i64::MIN / -1 overflows (Cranelift's `sdiv` would trap); Cranelift's `srem` gives
+        // i64::MIN % -1 = 0, as Ruchy does.
         let r = if op == NarrowOp::Quotient {
-            self.raise_if(both, errors::DIV_OVERFLOW, zero, loc);
+            let minus_one = self.b.ins().icmp_imm_s(IntCC::Equal, y, -1);
+            let is_min = self.b.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
+            let both = self.b.ins().band(minus_one, is_min);
+            self.raise_if(both, errors::DIV_OVERFLOW, None, loc);
             self.b.ins().sdiv(x, y)
         } else {
-            let one = self.iconst(types::I64, 1);
-            let safe_y = self.b.ins().select(minus_one, one, y);
-            let r = self.b.ins().srem(x, safe_y);
-            let r = self.b.ins().select(minus_one, zero, r);
+            let r = self.b.ins().srem(x, y);
             if op == NarrowOp::RemainderIsZero {
                 self.b.ins().icmp_imm_s(IntCC::Equal, r, 0)
             } else {
@@ -859,12 +900,14 @@ impl<'a, 'b> Lower<'a, 'b> {
     /// `x / y`, `x % y` or `x % y == 0` for operands small enough to divide exactly in the
     /// float type `fty` (see `DivI | RemI`).
     fn float_divide(&mut self, fty: types::Type, x: ClValue, y: ClValue, op: NarrowOp) -> ClValue {
-        let xf = self.b.ins().fcvt_from_sint(fty, x);
-        let yf = self.b.ins().fcvt_from_sint(fty, y);
+        let xf = self.to_float(fty, x);
+        let yf = self.to_float(fty, y);
         let qf = self.b.ins().fdiv(xf, yf);
         if op == NarrowOp::RemainderIsZero {
             let whole = self.b.ins().trunc(qf);
-            return self.b.ins().fcmp(FloatCC::Equal, qf, whole);
+            // `y >= 1`: the quotient is never NaN, so "equal or unordered" is "equal", and it
+            // and its complement test one flag (one branch on x86, not two).
+            return self.b.ins().fcmp(FloatCC::UnorderedOrEqual, qf, whole);
         }
         let q = self.b.ins().fcvt_to_sint_sat(types::I64, qf);
         if op == NarrowOp::Quotient {
@@ -872,6 +915,38 @@ impl<'a, 'b> Lower<'a, 'b> {
         }
         let qy = self.b.ins().imul(q, y);
         self.b.ins().isub(x, qy)
+    }
+
+    /// `v` converted to the float type `fty`: a constant directly, an operand converted where
+    /// it was defined (see `single_operands`) from there, anything else here.
+    fn to_float(&mut self, fty: types::Type, v: ClValue) -> ClValue {
+        if fty == types::F32 {
+            if let Some(&f) = self.single_of.get(&v) {
+                return f;
+            }
+        }
+        if let Some(c) = int_constant(&self.b, v) {
+            // Rust's conversion rounds to nearest, ties to even, as the instruction does.
+            return if fty == types::F32 {
+                self.b.ins().f32const(c as f32)
+            } else {
+                self.b.ins().f64const(c as f64)
+            };
+        }
+        self.b.ins().fcvt_from_sint(fty, v)
+    }
+
+    /// Converts `v` to single precision right after its definition when it is an operand of
+    /// a division in another block (see `single_operands`).
+    fn convert_at_definition(&mut self, v: Value) -> Result<(), CompileError> {
+        if self.single_operands.contains(&v) {
+            let r = self.reg(v)?;
+            if int_constant(&self.b, r).is_none() {
+                let f = self.b.ins().fcvt_from_sint(types::F32, r);
+                self.single_of.insert(r, f);
+            }
+        }
+        Ok(())
     }
 
     /// Fills `zero_tests`: a `rem` whose only user (`users`, by value) is an `==` or `!=` with
@@ -1033,6 +1108,21 @@ impl<'a, 'b> Lower<'a, 'b> {
         if self.truncates_natively {
             self.find_zero_tests(&users);
         }
+        for (bb, i) in f.insts_in_order() {
+            let d = &f.dfg.insts[i];
+            if matches!(d.opcode, Opcode::DivI | Opcode::RemI) {
+                for &v in &d.args {
+                    let defined_in = match f.dfg.value_def(v) {
+                        ruchy_ir::ValueDef::Result(def) => f.layout.inst_block(def),
+                        ruchy_ir::ValueDef::Param(b, _) => Some(b),
+                        ruchy_ir::ValueDef::Unused => None,
+                    };
+                    if defined_in.is_some_and(|b| b != bb) {
+                        self.single_operands.insert(v);
+                    }
+                }
+            }
+        }
         let slots = &self.slot_index;
         self.last_uses = LastUses::compute(f, |v| slots.contains_key(&v));
         let entry = self.b.create_block();
@@ -1129,8 +1219,14 @@ impl<'a, 'b> Lower<'a, 'b> {
         for &bb in f.layout.blocks() {
             let cb = self.blocks[&bb];
             self.b.switch_to_block(cb);
+            for &p in f.dfg.block_params(bb) {
+                self.convert_at_definition(p)?;
+            }
             for &i in f.layout.block_insts(bb) {
                 self.inst(i)?;
+                if let Some(r) = f.dfg.insts[i].result {
+                    self.convert_at_definition(r)?;
+                }
             }
         }
         if let Some(exit) = self.error_exit {
@@ -1319,14 +1415,16 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.ins().icmp_imm_s(IntCC::Equal, c, 0)
     }
 
-    /// Raises error `kind` when `cond` is non-zero.
-    fn raise_if(&mut self, cond: ClValue, kind: i32, extra: ClValue, loc: SrcLoc) {
+    /// Raises error `kind` when `cond` is non-zero; `extra` is the error's operand (0 if none,
+    /// made on the error path so that the hot path does not hold it).
+    fn raise_if(&mut self, cond: ClValue, kind: i32, extra: Option<ClValue>, loc: SrcLoc) {
         let err = self.b.create_block();
         self.b.set_cold_block(err);
         let ok = self.b.create_block();
         self.b.ins().brif(cond, err, &[], ok, &[]);
         self.b.switch_to_block(err);
         let k = self.iconst(types::I32, kind as i64);
+        let extra = extra.unwrap_or_else(|| self.iconst(types::I64, 0));
         let (fid, l) = self.site(loc);
         let c = self.ctx;
         self.call_helper("rt_error", &[c, k, extra, fid, l]);
@@ -1506,8 +1604,7 @@ impl<'a, 'b> Lower<'a, 'b> {
                         (r, of, errors::MUL_OVERFLOW)
                     }
                 };
-                let zero = self.iconst(types::I64, 0);
-                self.raise_if(of, kind, zero, loc);
+                self.raise_if(of, kind, None, loc);
                 self.set(i, r);
             }
             AddIWrap | SubIWrap | MulIWrap | AndI | OrI | XorI => {
@@ -1524,9 +1621,6 @@ impl<'a, 'b> Lower<'a, 'b> {
             }
             DivI | RemI => {
                 let (x, y) = (self.reg(a(0))?, self.reg(a(1))?);
-                let zero = self.iconst(types::I64, 0);
-                let is_zero = self.b.ins().icmp_imm_s(IntCC::Equal, y, 0);
-                self.raise_if(is_zero, errors::DIV_BY_ZERO, zero, loc);
                 match self.zero_tests.get(&i).copied() {
                     None => {
                         let op = if d.opcode == DivI {
@@ -1560,9 +1654,8 @@ impl<'a, 'b> Lower<'a, 'b> {
             }
             NegI => {
                 let x = self.reg(a(0))?;
-                let zero = self.iconst(types::I64, 0);
                 let is_min = self.b.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
-                self.raise_if(is_min, errors::NEG_OVERFLOW, zero, loc);
+                self.raise_if(is_min, errors::NEG_OVERFLOW, None, loc);
                 let r = self.b.ins().ineg(x);
                 self.set(i, r);
             }
@@ -1577,7 +1670,7 @@ impl<'a, 'b> Lower<'a, 'b> {
                     .b
                     .ins()
                     .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, y, 64);
-                self.raise_if(out, errors::SHIFT_RANGE, y, loc);
+                self.raise_if(out, errors::SHIFT_RANGE, Some(y), loc);
                 let r = if d.opcode == ShlI {
                     self.b.ins().ishl(x, y)
                 } else {
