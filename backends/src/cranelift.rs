@@ -6,6 +6,7 @@
 //! its callers.
 
 use crate::array_layout as al;
+use crate::helper_thread::Batch;
 use crate::last_use::LastUses;
 use crate::{
     ctx, errors, pack_loc, repr_of, returns_in_memory, tags, Arg, Backend, BoxedEntry,
@@ -21,19 +22,21 @@ use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{default_libcall_names, FuncId as ClFuncId, Linkage, Module as _};
+use cranelift_module::{
+    default_libcall_names, FuncId as ClFuncId, Linkage, Module as _, ModuleReloc,
+};
 use ruchy_ir::{
     Block, CmpPred, EntityRef, FuncId, Function, Imm, Inst, Module, Opcode, SrcLoc, Type, Value,
 };
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The Cranelift backend.
 pub struct CraneliftBackend {
     isa: OwnedTargetIsa,
-    /// Cranelift's per-function state, cleared and reused between compilations so that its
-    /// allocations are made once.
-    ctx: cranelift_codegen::Context,
+    /// Cranelift's per-function states, cleared and reused between compilations so that their
+    /// allocations are made once (one per function of the largest batch so far).
+    contexts: Vec<Box<cranelift_codegen::Context>>,
     fbc: FunctionBuilderContext,
     /// The runtime's helper addresses by name, looked up when a function first imports one:
     /// registering all of them in every new module cost more than a tenth of compiling a small
@@ -53,7 +56,7 @@ impl CraneliftBackend {
         Ok(CraneliftBackend {
             truncates_natively: truncates_natively(&*isa),
             isa,
-            ctx: cranelift_codegen::Context::new(),
+            contexts: vec![],
             fbc: FunctionBuilderContext::new(),
             helpers: None,
         })
@@ -147,16 +150,16 @@ impl CraneliftBackend {
         Ok(addr)
     }
 
-    /// Builds the code of `func` into `jit`; returns the id of its typed entry and the text in
-    /// the form asked for.
-    fn build(
+    /// Lowers `func` to Cranelift IR in `ctx`, declaring it in `jit`; returns the id of its
+    /// typed entry and its trap sites.
+    fn lower(
         &mut self,
         jit: &mut JITModule,
         module: &Module,
         func: FuncId,
         abi: &mut dyn RuntimeAbi,
-        want_text: Option<TextForm>,
-    ) -> Result<(ClFuncId, Vec<SrcLoc>, Option<String>, usize), CompileError> {
+        ctx: &mut cranelift_codegen::Context,
+    ) -> Result<(ClFuncId, Vec<SrcLoc>), CompileError> {
         let f = &module.funcs[func];
         if f.level == ruchy_ir::Level::Dyn {
             return Err(CompileError(format!("@{} is at the dyn level", f.name)));
@@ -167,7 +170,6 @@ impl CraneliftBackend {
         let typed_id = jit
             .declare_function(&name, Linkage::Local, &typed_sig)
             .map_err(|e| CompileError(e.to_string()))?;
-        let ctx = &mut self.ctx;
         ctx.clear();
         ctx.func.signature = typed_sig.clone();
         ctx.func.name = UserFuncName::user(0, typed_id.as_u32());
@@ -184,34 +186,176 @@ impl CraneliftBackend {
                 sites
             })
         };
-        let trap_sites = match lowered {
-            Ok(sites) => sites,
+        match lowered {
+            Ok(sites) => Ok((typed_id, sites)),
             Err(e) => {
                 // Only `finalize` clears the builder's context: start the next function afresh.
                 self.fbc = FunctionBuilderContext::new();
-                return Err(e);
+                Err(e)
             }
-        };
-        let mut text = match want_text {
-            Some(TextForm::BackendIr) => Some(ctx.func.display().to_string()),
-            Some(TextForm::Asm) => {
-                ctx.set_disasm(true);
-                None
-            }
-            None => None,
-        };
-        jit.define_function(typed_id, ctx)
-            .map_err(|e| CompileError(format!("cranelift rejected @{}: {e:?}", f.name)))?;
-        if want_text == Some(TextForm::Asm) {
-            text = ctx.compiled_code().and_then(|c| c.vcode.clone());
         }
-        let size = ctx
-            .compiled_code()
-            .map(|c| c.code_info().total_size as usize)
-            .unwrap_or(0);
-        ctx.clear();
-        Ok((typed_id, trap_sites, text, size))
     }
+
+    /// A cleared Cranelift context from the pool.
+    fn context(&mut self) -> Box<cranelift_codegen::Context> {
+        self.contexts
+            .pop()
+            .unwrap_or_else(|| Box::new(cranelift_codegen::Context::new()))
+    }
+
+    /// Gives `ctx` back to the pool.
+    fn recycle(&mut self, mut ctx: Box<cranelift_codegen::Context>) {
+        ctx.clear();
+        self.contexts.push(ctx);
+    }
+
+    /// Compiles every function of `funcs`, generating machine code on the helper thread too
+    /// when there are several (see [`crate::helper_thread`]).
+    fn compile_all(
+        &mut self,
+        module: &Module,
+        funcs: &[FuncId],
+        abi: &mut dyn RuntimeAbi,
+    ) -> Vec<Result<CompiledFunction, CompileError>> {
+        // Lowered functions and their code generation jobs, in the order of `funcs`.
+        let mut lowered: Vec<Result<(JITModule, ClFuncId, Vec<SrcLoc>, Duration), CompileError>> =
+            vec![];
+        let batch = (funcs.len() > 1).then(|| Batch::start(generate));
+        let mut jobs = vec![];
+        for (k, &func) in funcs.iter().enumerate() {
+            let start = Instant::now();
+            let mut ctx = self.context();
+            let made = self.new_module(abi).and_then(|mut jit| {
+                let (id, sites) = self.lower(&mut jit, module, func, abi, &mut ctx)?;
+                Ok((jit, id, sites))
+            });
+            match made {
+                Ok((jit, id, sites)) => {
+                    lowered.push(Ok((jit, id, sites, start.elapsed())));
+                    let job = CodegenJob {
+                        isa: self.isa.clone(),
+                        ctx,
+                        result: None,
+                    };
+                    match &batch {
+                        Some(b) => b.add(k, job),
+                        None => jobs.push(job),
+                    }
+                }
+                Err(e) => {
+                    self.recycle(ctx);
+                    lowered.push(Err(e));
+                }
+            }
+        }
+        match &batch {
+            Some(b) => jobs = b.finish(),
+            None => jobs.iter_mut().for_each(generate),
+        }
+        let mut jobs = jobs.into_iter();
+        let mut out = vec![];
+        for (&func, l) in funcs.iter().zip(lowered) {
+            let Ok((jit, id, sites, lowering)) = l else {
+                out.push(Err(l.err().expect("an error")));
+                continue;
+            };
+            let job = jobs.next().expect("one job per lowered function");
+            let linked = self.link(module, func, jit, id, sites, &job);
+            self.recycle(job.ctx);
+            out.push(linked.map(|mut code| {
+                code.compile_time += lowering;
+                code
+            }));
+        }
+        out
+    }
+
+    /// Places the machine code `job` generated for `func` (typed entry `id` in `jit`) in memory
+    /// and makes it runnable.
+    fn link(
+        &mut self,
+        module: &Module,
+        func: FuncId,
+        mut jit: JITModule,
+        id: ClFuncId,
+        trap_sites: Vec<SrcLoc>,
+        job: &CodegenJob,
+    ) -> Result<CompiledFunction, CompileError> {
+        let start = Instant::now();
+        let name = &module.funcs[func].name;
+        let generating = match &job.result {
+            Some(Ok(t)) => *t,
+            Some(Err(e)) => return Err(CompileError(format!("cranelift rejected @{name}: {e}"))),
+            None => {
+                return Err(CompileError(format!(
+                    "the code generator failed on @{name}"
+                )))
+            }
+        };
+        let code_size = define_generated(&mut jit, id, &job.ctx)?;
+        jit.finalize_definitions()
+            .map_err(|e| CompileError(e.to_string()))?;
+        let typed_entry = jit.get_finalized_function(id);
+        let boxed_entry = BoxedEntry {
+            trampoline: self.trampoline(&module.funcs[func])?,
+            target: typed_entry,
+        };
+        Ok(CompiledFunction {
+            func,
+            typed_entry,
+            boxed_entry,
+            code_size,
+            compile_time: generating + start.elapsed(),
+            trap_sites,
+            handle: CodeHandle(Box::new(jit)),
+        })
+    }
+}
+
+/// Generating the machine code of one lowered function: the part of compiling that needs
+/// neither the IR module nor the runtime, so any thread can do it.
+struct CodegenJob {
+    isa: OwnedTargetIsa,
+    ctx: Box<cranelift_codegen::Context>,
+    /// How long it took, or why Cranelift refused the function; `None` until it ran (or if
+    /// it panicked on the helper thread).
+    result: Option<Result<Duration, String>>,
+}
+
+fn generate(job: &mut CodegenJob) {
+    let start = Instant::now();
+    let r = job
+        .ctx
+        .compile(&*job.isa, &mut Default::default())
+        .map(|_| ())
+        .map_err(|e| format!("{:?}", e.inner));
+    job.result = Some(r.map(|()| start.elapsed()));
+}
+
+/// Defines the code `ctx` holds (generated already) as function `id` of `jit`; returns its
+/// size.
+fn define_generated(
+    jit: &mut JITModule,
+    id: ClFuncId,
+    ctx: &cranelift_codegen::Context,
+) -> Result<usize, CompileError> {
+    let code = ctx
+        .compiled_code()
+        .ok_or_else(|| CompileError("no code was generated".into()))?;
+    let relocs: Vec<ModuleReloc> = code
+        .buffer
+        .relocs()
+        .iter()
+        .map(|r| ModuleReloc::from_mach_reloc(r, &ctx.func, id))
+        .collect();
+    jit.define_function_bytes(
+        id,
+        code.buffer.alignment as u64,
+        code.code_buffer(),
+        &relocs,
+    )
+    .map_err(|e| CompileError(e.to_string()))?;
+    Ok(code.code_info().total_size as usize)
 }
 
 impl Backend for CraneliftBackend {
@@ -225,25 +369,18 @@ impl Backend for CraneliftBackend {
         func: FuncId,
         abi: &mut dyn RuntimeAbi,
     ) -> Result<CompiledFunction, CompileError> {
-        let start = Instant::now();
-        let mut jit = self.new_module(abi)?;
-        let (typed_id, trap_sites, _, code_size) = self.build(&mut jit, module, func, abi, None)?;
-        jit.finalize_definitions()
-            .map_err(|e| CompileError(e.to_string()))?;
-        let typed_entry = jit.get_finalized_function(typed_id);
-        let boxed_entry = BoxedEntry {
-            trampoline: self.trampoline(&module.funcs[func])?,
-            target: typed_entry,
-        };
-        Ok(CompiledFunction {
-            func,
-            typed_entry,
-            boxed_entry,
-            code_size,
-            compile_time: start.elapsed(),
-            trap_sites,
-            handle: CodeHandle(Box::new(jit)),
-        })
+        self.compile_all(module, &[func], abi)
+            .pop()
+            .unwrap_or_else(|| Err(CompileError("nothing was compiled".into())))
+    }
+
+    fn compile_batch(
+        &mut self,
+        module: &Module,
+        funcs: &[FuncId],
+        abi: &mut dyn RuntimeAbi,
+    ) -> Vec<Result<CompiledFunction, CompileError>> {
+        self.compile_all(module, funcs, abi)
     }
 
     fn compile_fallback(
@@ -330,8 +467,30 @@ impl Backend for CraneliftBackend {
         form: TextForm,
     ) -> Result<String, CompileError> {
         let mut jit = self.new_module(abi)?;
-        let (_, _, text, _) = self.build(&mut jit, module, func, abi, Some(form))?;
-        Ok(text.unwrap_or_default())
+        let mut ctx = self.context();
+        let text = self
+            .lower(&mut jit, module, func, abi, &mut ctx)
+            .and_then(|_| {
+                Ok(match form {
+                    TextForm::BackendIr => ctx.func.display().to_string(),
+                    TextForm::Asm => {
+                        ctx.set_disasm(true);
+                        let f = &module.funcs[func];
+                        ctx.compile(&*self.isa, &mut Default::default())
+                            .map_err(|e| {
+                                CompileError(format!(
+                                    "cranelift rejected @{}: {:?}",
+                                    f.name, e.inner
+                                ))
+                            })?
+                            .vcode
+                            .clone()
+                            .unwrap_or_default()
+                    }
+                })
+            });
+        self.recycle(ctx);
+        text
     }
 }
 
@@ -1878,7 +2037,7 @@ impl<'a, 'b> Lower<'a, 'b> {
                 let c = self.ctx;
                 let nargs = d.args.len().saturating_sub(1);
                 let cache = if nargs <= CallSiteCache::MAX_ARGS {
-                    self.abi.call_site_cache()
+                    self.abi.call_site_cache(self.func_id)
                 } else {
                     None
                 };

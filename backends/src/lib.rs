@@ -26,6 +26,7 @@
 //! every caller checks the status after each call.
 
 pub mod cranelift;
+pub mod helper_thread;
 pub mod last_use;
 
 use ruchy_ir::{FuncId, Function, Module, SrcLoc, Type};
@@ -41,9 +42,11 @@ pub trait RuntimeAbi {
     /// later recompilation is seen by every caller), or `None` when calls to it must go through
     /// the runtime (`rt_call`).
     fn call_slot(&mut self, callee: FuncId) -> Option<*const u8>;
-    /// A fresh [`CallSiteCache`] for one call through a function value, or `None` to call
-    /// through the runtime (`rt_call_value`) every time. It lives as long as the runtime.
-    fn call_site_cache(&mut self) -> Option<*mut CallSiteCache> {
+    /// A fresh [`CallSiteCache`] for one call through a function value in the code of
+    /// `func`, or `None` to call through the runtime (`rt_call_value`) every time. It lives
+    /// as long as that code.
+    fn call_site_cache(&mut self, func: FuncId) -> Option<*mut CallSiteCache> {
+        let _ = func;
         None
     }
     /// How far the array body ([`array_layout`]) lies from the pointer in an array `Value`'s
@@ -203,6 +206,20 @@ pub trait Backend {
         func: FuncId,
         abi: &mut dyn RuntimeAbi,
     ) -> Result<CompiledFunction, CompileError>;
+    /// Compiles several functions (a tier-up's batch: a function and the typed callees it
+    /// calls directly), each as [`Backend::compile`] would; the results come in the order of
+    /// `funcs`. A backend may generate their code on several cores.
+    fn compile_batch(
+        &mut self,
+        module: &Module,
+        funcs: &[FuncId],
+        abi: &mut dyn RuntimeAbi,
+    ) -> Vec<Result<CompiledFunction, CompileError>> {
+        funcs
+            .iter()
+            .map(|&f| self.compile(module, f, abi))
+            .collect()
+    }
     /// Frees the memory of compiled code. The caller guarantees that nothing runs it anymore
     /// and no indirection cell points into it.
     fn free(&mut self, code: CompiledFunction);

@@ -46,6 +46,9 @@ pub struct JitConfig {
     /// Give each call through a function value in compiled code an inline cache, so that a
     /// call that keeps reaching the same compiled callee skips the runtime's dispatch.
     pub call_site_caches: bool,
+    /// Compile the functions of one tier-up as a batch, which the backend may spread over
+    /// several cores (off: one after the other on the interpreter's thread).
+    pub parallel_codegen: bool,
 }
 
 impl Default for JitConfig {
@@ -61,6 +64,7 @@ impl Default for JitConfig {
             perf_map: false,
             max_deopts: 50,
             call_site_caches: true,
+            parallel_codegen: true,
         }
     }
 }
@@ -87,6 +91,7 @@ impl JitConfig {
                 "eager_loops" => self.eager_loops = n != 0,
                 "max_deopts" => self.max_deopts = n,
                 "call_site_caches" => self.call_site_caches = n != 0,
+                "parallel_codegen" => self.parallel_codegen = n != 0,
                 other => return Err(format!("unknown JIT setting `{other}`")),
             }
         }
@@ -153,10 +158,9 @@ pub struct Tiering {
     /// their addresses stay put; never freed while the runtime lives.
     cells: HashMap<FuncId, Box<usize>>,
     /// Inline caches of calls through function values, as the backend asks for them while
-    /// compiling; moved to `caches_of` once the function they belong to is compiled. Boxed so
-    /// their addresses stay put as the vector grows.
-    #[allow(clippy::vec_box)]
-    call_site_caches: Vec<Box<ruchy_backends::CallSiteCache>>,
+    /// compiling, with the function whose code uses each; moved to `caches_of` once that
+    /// function is compiled. Boxed so their addresses stay put as the vector grows.
+    call_site_caches: Vec<(FuncId, Box<ruchy_backends::CallSiteCache>)>,
     /// The call-site caches of each piece of compiled code, by its typed entry (a function
     /// compiled again has new code and new caches): freed with that code.
     #[allow(clippy::vec_box)]
@@ -495,8 +499,8 @@ impl Tiering {
         for &g in &order {
             self.cells.entry(g).or_insert_with(|| Box::new(0));
         }
-        let mut compiled = vec![];
-        for &g in order.iter().rev() {
+        let batch: Vec<FuncId> = order.iter().rev().copied().collect();
+        let results = {
             let Some(backend) = self.backend.as_mut() else {
                 return None;
             };
@@ -508,11 +512,25 @@ impl Tiering {
                     .call_site_caches
                     .then_some(&mut self.call_site_caches),
             };
-            let compiled_g = backend.compile(module, g, &mut abi);
-            // The caches made for this code live as long as it does (none if it failed).
-            let caches = std::mem::take(&mut self.call_site_caches);
-            if let (Ok(code), false) = (&compiled_g, caches.is_empty()) {
-                self.caches_of.insert(code.typed_entry as usize, caches);
+            if self.config.parallel_codegen {
+                backend.compile_batch(module, &batch, &mut abi)
+            } else {
+                batch
+                    .iter()
+                    .map(|&g| backend.compile(module, g, &mut abi))
+                    .collect()
+            }
+        };
+        let mut caches = std::mem::take(&mut self.call_site_caches);
+        let mut compiled = vec![];
+        let mut results = batch.iter().copied().zip(results);
+        for (g, compiled_g) in results.by_ref() {
+            // The caches made for this code live as long as it does.
+            let (mine, others) = caches.into_iter().partition(|(owner, _)| *owner == g);
+            caches = others;
+            let mine: Vec<_> = mine.into_iter().map(|(_, c)| c).collect();
+            if let (Ok(code), false) = (&compiled_g, mine.is_empty()) {
+                self.caches_of.insert(code.typed_entry as usize, mine);
             }
             match compiled_g {
                 Ok(code) => {
@@ -523,19 +541,22 @@ impl Tiering {
                     compiled.push((g, code));
                 }
                 Err(e) => {
-                    if g == spec {
-                        self.report(f).reasons.push(format!("compile error: {e}"));
-                        for (_, code) in compiled {
-                            self.pinned_code.push(code);
-                        }
-                        return None;
-                    }
-                    // Callers were compiled against its cell: nothing can run them safely.
-                    self.report(f)
-                        .reasons
-                        .push(format!("compile error in a callee: {e}"));
+                    let why = if g == spec {
+                        format!("compile error: {e}")
+                    } else {
+                        // Callers were compiled against its cell: nothing can run them safely.
+                        format!("compile error in a callee: {e}")
+                    };
+                    self.report(f).reasons.push(why);
                     for (_, code) in compiled {
                         self.pinned_code.push(code);
+                    }
+                    // The callers compiled with it were never installed: nothing can run
+                    // their code.
+                    if let Some(backend) = self.backend.as_mut() {
+                        for code in results.filter_map(|(_, r)| r.ok()) {
+                            backend.free(code);
+                        }
                     }
                     return None;
                 }
@@ -828,8 +849,7 @@ struct Abi<'a> {
     cells: &'a HashMap<FuncId, Box<usize>>,
     strings: &'a mut HashMap<String, Box<Value>>,
     /// Where new call-site caches go; `None` when they are turned off.
-    #[allow(clippy::vec_box)]
-    call_site_caches: Option<&'a mut Vec<Box<ruchy_backends::CallSiteCache>>>,
+    call_site_caches: Option<&'a mut Vec<(FuncId, Box<ruchy_backends::CallSiteCache>)>>,
 }
 
 impl RuntimeAbi for Abi<'_> {
@@ -851,10 +871,10 @@ impl RuntimeAbi for Abi<'_> {
             .map(|c| &**c as *const usize as *const u8)
     }
 
-    fn call_site_cache(&mut self) -> Option<*mut ruchy_backends::CallSiteCache> {
+    fn call_site_cache(&mut self, func: FuncId) -> Option<*mut ruchy_backends::CallSiteCache> {
         let caches = self.call_site_caches.as_mut()?;
-        caches.push(Box::new(ruchy_backends::CallSiteCache::empty()));
-        caches.last_mut().map(|c| &mut **c as *mut _)
+        caches.push((func, Box::new(ruchy_backends::CallSiteCache::empty())));
+        caches.last_mut().map(|(_, c)| &mut **c as *mut _)
     }
 
     fn array_body_offset(&self) -> i32 {
