@@ -18,6 +18,7 @@ pub mod opcode;
 pub mod parser;
 pub mod printer;
 pub mod semantics;
+pub mod ssa_repair;
 pub mod types;
 pub mod utils;
 pub mod verifier;

@@ -16,9 +16,10 @@
 //! that fails in its specialization resumes the variant itself in the interpreter. The variant
 //! is named `NAME$osrN` (N: the header's block number), so call stacks show it as `NAME`.
 
+use ruchy_ir::ssa_repair::SsaRepair;
 use ruchy_ir::{
-    utils, Block, BlockCall, ControlFlowGraph, EntityRef, FuncId, Imm, Module, Opcode, SrcLoc,
-    Value,
+    utils, Block, BlockCall, ControlFlowGraph, DomTree, EntityRef, FuncId, Imm, Module, Opcode,
+    SrcLoc, Value,
 };
 use ruchy_passes::analysis::Liveness;
 use smallvec::smallvec;
@@ -147,7 +148,7 @@ pub fn make_variant(module: &mut Module, f: FuncId, header: Block) -> Result<Osr
     let mut repaired = vec![];
     for (k, &v) in inputs.iter().enumerate().skip(params.len()) {
         match def_block(&g, v) {
-            Some(d) if reachable.contains(&d) => repaired.push((v, entry_params[k], d)),
+            Some(d) if reachable.contains(&d) => repaired.push((v, entry_params[k])),
             _ => {
                 simple.insert(v, entry_params[k]);
             }
@@ -155,25 +156,11 @@ pub fn make_variant(module: &mut Module, f: FuncId, header: Block) -> Result<Osr
     }
     utils::replace_uses(&mut g, &simple);
     if !repaired.is_empty() {
-        let mut preds: HashMap<Block, Vec<Block>> = HashMap::new();
-        for &b in g.layout.blocks() {
-            for s in g.successors(b) {
-                let list = preds.entry(s).or_default();
-                if !list.contains(&b) {
-                    list.push(b);
-                }
-            }
-        }
-        for (v, p, d) in repaired {
-            let mut ssa = Repair {
-                v,
-                entry_value: p,
-                entry,
-                def: d,
-                preds: &preds,
-                at_entry: HashMap::new(),
-            };
-            ssa.rewrite_uses(&mut g);
+        let cfg = ControlFlowGraph::compute(&g);
+        let dt = DomTree::compute(&cfg);
+        let ssa = SsaRepair::new(&cfg, &dt);
+        for (v, p) in repaired {
+            ssa.add_definitions(&mut g, v, &[(entry, p)]);
         }
     }
 
@@ -220,136 +207,4 @@ fn stub_out(g: &mut ruchy_ir::Function) {
     g.layout.append_inst(b, nil);
     g.layout.append_inst(b, ret);
     g.ret = ruchy_ir::Type::Any;
-}
-
-/// SSA repair for one value `v` that has two definitions in an OSR variant: its own (in block
-/// `def`) and the entry parameter `entry_value`.
-struct Repair<'a> {
-    v: Value,
-    entry_value: Value,
-    entry: Block,
-    def: Block,
-    preds: &'a HashMap<Block, Vec<Block>>,
-    /// The value that reaches the start of each block visited so far.
-    at_entry: HashMap<Block, Value>,
-}
-
-impl Repair<'_> {
-    /// Rewrites every use of `v` to the definition that reaches it.
-    fn rewrite_uses(&mut self, g: &mut ruchy_ir::Function) {
-        let blocks: Vec<Block> = g.layout.blocks().to_vec();
-        for b in blocks {
-            // Within the defining block, uses after the definition see `v` itself (a block
-            // parameter is defined before every instruction of its block).
-            let mut defined =
-                b == self.def && matches!(g.dfg.value_def(self.v), ruchy_ir::ValueDef::Param(..));
-            let insts: Vec<ruchy_ir::Inst> = g.layout.block_insts(b).to_vec();
-            for i in insts {
-                let uses_v = g.dfg.insts[i].all_uses().any(|u| u == self.v);
-                if uses_v && !defined {
-                    let r = self.at_block_entry(g, b);
-                    if r != self.v {
-                        rename_in_inst(g, i, self.v, r);
-                    }
-                }
-                if g.dfg.insts[i].result == Some(self.v) {
-                    defined = true;
-                }
-            }
-        }
-    }
-
-    /// The definition of `v` that reaches the end of block `b`.
-    fn at_block_end(&mut self, g: &mut ruchy_ir::Function, b: Block) -> Value {
-        if b == self.def {
-            self.v
-        } else if b == self.entry {
-            self.entry_value
-        } else {
-            self.at_block_entry(g, b)
-        }
-    }
-
-    /// The definition of `v` that reaches the start of block `b`; adds a block parameter where
-    /// different definitions meet.
-    fn at_block_entry(&mut self, g: &mut ruchy_ir::Function, b: Block) -> Value {
-        // Chains of single-predecessor blocks are walked in a loop, not by recursion, so a
-        // long function cannot exhaust the native stack.
-        let mut chain = vec![];
-        let mut on_chain = HashSet::new();
-        let mut cur = b;
-        let r = loop {
-            if let Some(&r) = self.at_entry.get(&cur) {
-                break r;
-            }
-            if cur == self.entry {
-                break self.entry_value;
-            }
-            let preds = self.preds.get(&cur).cloned().unwrap_or_default();
-            if let [only] = preds[..] {
-                if !on_chain.insert(cur) {
-                    // A cycle without a join is unreachable from the entry: any value will do.
-                    break self.v;
-                }
-                chain.push(cur);
-                if only == self.def {
-                    break self.v;
-                }
-                if only == self.entry {
-                    break self.entry_value;
-                }
-                cur = only;
-                continue;
-            }
-            break self.join(g, cur, preds);
-        };
-        for c in chain {
-            self.at_entry.insert(c, r);
-        }
-        r
-    }
-
-    /// A join block `b`: a new parameter for `v`, with each predecessor's definition as its
-    /// argument.
-    fn join(&mut self, g: &mut ruchy_ir::Function, b: Block, preds: Vec<Block>) -> Value {
-        // A join: a new parameter, recorded before visiting the predecessors (loops come back).
-        let ty = g.dfg.value_type(self.v);
-        let param = g.dfg.append_block_param(b, ty);
-        self.at_entry.insert(b, param);
-        for p in preds {
-            let arg = self.at_block_end(g, p);
-            if let Some(term) = g.layout.last_inst(p) {
-                for dest in g.dfg.insts[term].dests.iter_mut() {
-                    if dest.block == b {
-                        dest.args.push(arg);
-                    }
-                }
-            }
-        }
-        param
-    }
-}
-
-/// Replaces `from` by `to` among the operands, branch arguments and deopt values of `i`.
-fn rename_in_inst(g: &mut ruchy_ir::Function, i: ruchy_ir::Inst, from: Value, to: Value) {
-    let d = &mut g.dfg.insts[i];
-    for a in d.args.iter_mut() {
-        if *a == from {
-            *a = to;
-        }
-    }
-    for dest in d.dests.iter_mut() {
-        for a in dest.args.iter_mut() {
-            if *a == from {
-                *a = to;
-            }
-        }
-    }
-    if let Some(ds) = d.deopt.as_mut() {
-        for (_, val) in ds.values.iter_mut() {
-            if *val == from {
-                *val = to;
-            }
-        }
-    }
 }
