@@ -1730,6 +1730,16 @@ impl<'a, 'b> Lower<'a, 'b> {
         match d.opcode {
             Const => {
                 let v = match &d.imm {
+                    // x86 has no 64-bit immediates outside `mov`: Cranelift makes a wider
+                    // constant a memory operand of its user, and a compare with a RIP-relative
+                    // operand does not fuse with its branch (primes' overflow bound costed
+                    // its loop 9%). Hidden behind an `or 0`, which Cranelift does not fold at
+                    // `opt_level=none`, the constant is made once, where the IR defines it
+                    // (before the loop), and kept in a register.
+                    Imm::Const(ruchy_ir::Const::Int(n)) if i32::try_from(*n).is_err() => {
+                        let c = self.iconst(types::I64, *n);
+                        self.b.ins().bor_imm_s(c, 0)
+                    }
                     Imm::Const(ruchy_ir::Const::Int(n)) => self.iconst(types::I64, *n),
                     Imm::Const(ruchy_ir::Const::Float(x)) => self.b.ins().f64const(*x),
                     Imm::Const(ruchy_ir::Const::Bool(x)) => self.iconst(types::I8, *x as i64),

@@ -415,6 +415,23 @@ fn divisibility_test_branches_on_the_float_quotient() {
 }
 
 #[test]
+fn wide_constants_are_compared_in_a_register() {
+    // A compare against a RIP-relative memory operand does not fuse with its branch: a
+    // constant too wide for an immediate is kept in a register instead.
+    let src = "fun f(n) { let mut i = 0\n let mut s = 0\n while i < n { if i > 5000000000 { s = s + 1 }\n i = i + 1 }\n s }\nprintln(f(10))\n";
+    let out = ruchy(&["run", "--tier=1", "--emit=asm", "-"], Some(src));
+    assert_eq!(text(&out.stdout), "0\n");
+    let asm = text(&out.stderr);
+    assert!(asm.contains("; @f$i64"), "{asm}");
+    let compares: Vec<&str> = asm.lines().filter(|l| l.contains("cmpq")).collect();
+    assert!(!compares.is_empty(), "{asm}");
+    assert!(
+        compares.iter().all(|l| !l.contains("(%rip)")),
+        "a compare reads a constant from memory:\n{asm}"
+    );
+}
+
+#[test]
 fn jit_settings_from_the_environment_and_flags() {
     let src = "fun f(x) { x + 1 }\nlet mut s = 0\nfor i in 0..5 { s = s + f(i) }\nprintln(s)\n";
     let bad = run(env!("CARGO_BIN_EXE_ruchy"), &["run", "-"], Some(src));
