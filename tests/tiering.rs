@@ -732,6 +732,31 @@ fn call_site_caches_are_freed_with_their_code() {
 }
 
 #[test]
+fn a_tier_up_batch_compiles_the_same_on_one_core_or_two() {
+    // The top level's tier-up compiles five functions together (each with a call through a
+    // function value, whose cache belongs to its own code); code generation shared with the
+    // helper thread or done one function after the other gives tier 0's results.
+    let src = "fun twice(f, x) { f(f(x)) }\nfun inc(x) { x + 1 }\n\
+               fun a(n) { let mut s = 0\n for i in 0..n { s = s + twice(inc, i) }\n s }\n\
+               fun b(n) { let mut s = 1\n for i in 1..n { s = (s * twice(inc, i)) % 1000003 }\n s }\n\
+               fun c(n) { a(n) + b(n) + twice(inc, n) }\n\
+               println(c(300), a(10), b(10))\n";
+    for setting in ["parallel_codegen=1", "parallel_codegen=0"] {
+        let mut cfg = forced();
+        cfg.jit.apply(setting).unwrap();
+        let (out, stats, _) = same_as_tier0(src, cfg);
+        assert_eq!(out.stdout, "93848 65 958343\n", "{setting}");
+        for f in ["a", "b", "c", "twice"] {
+            assert_eq!(
+                stats_cell(&stats, f, 2),
+                Some("1"),
+                "{setting}: {f} in\n{stats}"
+            );
+        }
+    }
+}
+
+#[test]
 fn functions_of_one_shape_share_their_boxed_entry_trampoline() {
     use ruchy_runtime::jit::{Decision, JitConfig, Tiering};
     use ruchy_runtime::profile::Profile;

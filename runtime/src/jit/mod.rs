@@ -906,6 +906,9 @@ mod tests {
         assert!(c.call_site_caches);
         c.apply("call_site_caches=0").unwrap();
         assert!(!c.call_site_caches);
+        assert!(c.parallel_codegen);
+        c.apply("parallel_codegen=0").unwrap();
+        assert!(!c.parallel_codegen);
         assert!(c.apply("bogus=1").is_err());
         assert!(c.apply("tier1_threshold=x").is_err());
         let _ = EntityRef::index(FuncId::new(0));
