@@ -190,8 +190,12 @@ impl Layout {
 
     /// Replaces the block order (a permutation of, or subset of, the current blocks).
     pub fn set_block_order(&mut self, order: Vec<Block>) {
+        let mut kept: SecondaryMap<Block, bool> = SecondaryMap::new();
+        for &b in &order {
+            kept[b] = true;
+        }
         for &b in &self.blocks {
-            if !order.contains(&b) {
+            if !kept[b] {
                 for i in std::mem::take(&mut self.insts[b]) {
                     self.inst_block[i] = None;
                 }

@@ -5,17 +5,36 @@ use crate::entities::{Block, Inst, Value};
 use crate::function::{Function, ValueDef};
 use crate::instructions::{Const, Imm};
 use crate::opcode::Opcode;
-use std::collections::{HashMap, HashSet};
+use cranelift_entity::{EntityRef, SecondaryMap};
+use std::collections::HashMap;
+
+/// How many times each value is used by placed instructions, by value index (passes ask this
+/// of every value of a function, several times per pass).
+#[derive(Clone, Debug, Default)]
+pub struct UseCounts(Vec<u32>);
+
+impl UseCounts {
+    /// The number of uses of `v`.
+    pub fn get(&self, v: Value) -> u32 {
+        self.0.get(v.index()).copied().unwrap_or(0)
+    }
+
+    pub fn is_used(&self, v: Value) -> bool {
+        self.get(v) > 0
+    }
+}
 
 /// How many times each value is used by placed instructions.
-pub fn use_counts(func: &Function) -> HashMap<Value, u32> {
-    let mut counts = HashMap::new();
+pub fn use_counts(func: &Function) -> UseCounts {
+    let mut counts = vec![0u32; func.dfg.values.len()];
     for (_, i) in func.insts_in_order() {
         for v in func.dfg.insts[i].all_uses() {
-            *counts.entry(v).or_insert(0) += 1;
+            if let Some(c) = counts.get_mut(v.index()) {
+                *c += 1;
+            }
         }
     }
-    counts
+    UseCounts(counts)
 }
 
 /// Follows an alias chain to its end.
@@ -69,20 +88,26 @@ pub fn remove_unreachable_blocks(func: &mut Function) -> bool {
     let Some(entry) = func.entry_block() else {
         return false;
     };
-    let mut seen = HashSet::new();
+    let mut seen: SecondaryMap<Block, bool> = SecondaryMap::with_capacity(func.dfg.blocks.len());
+    let mut reached = 0;
     let mut stack = vec![entry];
     while let Some(b) = stack.pop() {
-        if seen.insert(b) {
+        if !seen[b] {
+            seen[b] = true;
+            reached += 1;
             stack.extend(func.successors(b));
         }
     }
     let before = func.layout.blocks().len();
+    if reached >= before {
+        return false;
+    }
     let order: Vec<Block> = func
         .layout
         .blocks()
         .iter()
         .copied()
-        .filter(|b| seen.contains(b))
+        .filter(|&b| seen[b])
         .collect();
     func.layout.set_block_order(order);
     func.layout.blocks().len() != before
@@ -163,7 +188,7 @@ pub fn remove_dead_pure_insts(func: &mut Function) -> usize {
                 let d = &func.dfg.insts[i];
                 !d.opcode.has_effects()
                     && !d.opcode.is_terminator()
-                    && d.result.is_some_and(|r| !used.contains_key(&r))
+                    && d.result.is_some_and(|r| !used.is_used(r))
             })
             .collect();
         if dead.is_empty() {

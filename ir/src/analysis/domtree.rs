@@ -7,7 +7,7 @@
 use super::cfg::ControlFlowGraph;
 use crate::entities::{Block, Inst};
 use crate::function::Layout;
-use cranelift_entity::SecondaryMap;
+use cranelift_entity::{EntityRef, SecondaryMap};
 
 /// Immediate dominators of the reachable blocks of a function.
 #[derive(Clone, Debug, Default)]
@@ -27,6 +27,14 @@ impl DomTree {
     pub fn compute(cfg: &ControlFlowGraph) -> Self {
         let rpo = cfg.reverse_postorder();
         let mut dt = DomTree::default();
+        // Sized once (by the highest block number reached), not grown block by block.
+        if let Some(n) = rpo.iter().map(|b| b.index() + 1).max() {
+            dt.idom.resize(n);
+            dt.rpo_number.resize(n);
+            dt.children.resize(n);
+            dt.pre.resize(n);
+            dt.post.resize(n);
+        }
         for (k, &b) in rpo.iter().enumerate() {
             dt.rpo_number[b] = k as u32 + 1;
         }

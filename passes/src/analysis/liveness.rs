@@ -4,31 +4,55 @@
 use ruchy_ir::{Block, ControlFlowGraph, EntityRef, Function, Inst, Value};
 use std::collections::BTreeSet;
 
-/// A set of values as a bit per value index: the dataflow below unions and compares whole sets
-/// many times, which sorted trees made the slowest part of decoding a function.
+/// Sets of values, one per block, as a bit per value index, all in one allocation: the dataflow
+/// below unions and compares whole sets many times (sorted trees made it the slowest part of
+/// decoding a function, and a vector per block most of what remained).
 #[derive(Clone, PartialEq, Eq)]
-struct ValueSet(Vec<u64>);
+struct BlockSets {
+    /// Words per set.
+    stride: usize,
+    words: Vec<u64>,
+}
 
-impl ValueSet {
-    fn new(nvalues: usize) -> Self {
-        ValueSet(vec![0; nvalues.div_ceil(64)])
+impl BlockSets {
+    fn new(nblocks: usize, nvalues: usize) -> Self {
+        let stride = nvalues.div_ceil(64);
+        BlockSets {
+            stride,
+            words: vec![0; stride * nblocks],
+        }
     }
 
-    fn insert(&mut self, v: Value) {
+    fn set(&self, b: usize) -> &[u64] {
+        self.words
+            .get(b * self.stride..(b + 1) * self.stride)
+            .unwrap_or(&[])
+    }
+
+    fn set_mut(&mut self, b: usize) -> &mut [u64] {
+        let stride = self.stride;
+        self.words
+            .get_mut(b * stride..(b + 1) * stride)
+            .unwrap_or(&mut [])
+    }
+
+    fn insert(&mut self, b: usize, v: Value) {
         let i = v.index();
-        if let Some(w) = self.0.get_mut(i / 64) {
+        if let Some(w) = self.set_mut(b).get_mut(i / 64) {
             *w |= 1 << (i % 64);
         }
     }
 
-    fn contains(&self, v: Value) -> bool {
+    fn contains(&self, b: usize, v: Value) -> bool {
         let i = v.index();
-        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+        self.set(b)
+            .get(i / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
-    /// In ascending order of value index, like the sorted sets this replaced.
-    fn iter(&self) -> impl Iterator<Item = Value> + '_ {
-        self.0.iter().enumerate().flat_map(|(k, &w)| {
+    /// The values of block `b`'s set, in ascending order of value index.
+    fn iter(&self, b: usize) -> impl Iterator<Item = Value> + '_ {
+        self.set(b).iter().enumerate().flat_map(|(k, &w)| {
             let mut bits = w;
             std::iter::from_fn(move || {
                 if bits == 0 {
@@ -43,54 +67,53 @@ impl ValueSet {
 }
 
 pub struct Liveness {
-    live_in: Vec<ValueSet>,
-    live_out: Vec<ValueSet>,
+    live_in: BlockSets,
+    live_out: BlockSets,
 }
 
 impl Liveness {
     pub fn compute(f: &Function, cfg: &ControlFlowGraph) -> Self {
         let nvalues = f.dfg.values.len();
         let nblocks = f.dfg.blocks.len();
-        let empty = ValueSet::new(nvalues);
         // Per block: values used before any definition in it, and values it defines.
-        let mut uses = vec![empty.clone(); nblocks];
-        let mut defs = vec![empty.clone(); nblocks];
+        let mut uses = BlockSets::new(nblocks, nvalues);
+        let mut defs = BlockSets::new(nblocks, nvalues);
         for &b in f.layout.blocks() {
-            let (u, d) = (&mut uses[b.index()], &mut defs[b.index()]);
+            let bi = b.index();
             for &p in f.dfg.block_params(b) {
-                d.insert(p);
+                defs.insert(bi, p);
             }
             for &i in f.layout.block_insts(b) {
                 let data = &f.dfg.insts[i];
                 for v in data.all_uses() {
-                    if !d.contains(v) {
-                        u.insert(v);
+                    if !defs.contains(bi, v) {
+                        uses.insert(bi, v);
                     }
                 }
                 if let Some(r) = data.result {
-                    d.insert(r);
+                    defs.insert(bi, r);
                 }
             }
         }
-        let mut live_in = vec![empty.clone(); nblocks];
-        let mut live_out = vec![empty; nblocks];
+        let mut live_in = BlockSets::new(nblocks, nvalues);
+        let mut live_out = BlockSets::new(nblocks, nvalues);
+        let mut out = vec![0u64; live_out.stride];
         let order: Vec<Block> = cfg.reverse_postorder().iter().rev().copied().collect();
         let mut changed = true;
         while changed {
             changed = false;
             for &b in &order {
                 let bi = b.index();
-                let mut out = std::mem::replace(&mut live_out[bi], ValueSet(vec![]));
-                out.0.iter_mut().for_each(|w| *w = 0);
+                out.iter_mut().for_each(|w| *w = 0);
                 for &s in cfg.succs(b) {
-                    for (o, i) in out.0.iter_mut().zip(&live_in[s.index()].0) {
+                    for (o, i) in out.iter_mut().zip(live_in.set(s.index())) {
                         *o |= i;
                     }
                 }
+                let (u, d) = (uses.set(bi), defs.set(bi));
                 let mut grew = false;
-                let inn = &mut live_in[bi];
-                for (k, w) in inn.0.iter_mut().enumerate() {
-                    let new = uses[bi].0[k] | (out.0[k] & !defs[bi].0[k]);
+                for (k, w) in live_in.set_mut(bi).iter_mut().enumerate() {
+                    let new = u[k] | (out[k] & !d[k]);
                     // Live-in sets only grow during the iteration.
                     if new != *w {
                         *w = new;
@@ -98,24 +121,18 @@ impl Liveness {
                     }
                 }
                 changed |= grew;
-                live_out[bi] = out;
+                live_out.set_mut(bi).copy_from_slice(&out);
             }
         }
         Liveness { live_in, live_out }
     }
 
     pub fn live_in(&self, b: Block) -> impl Iterator<Item = Value> + '_ {
-        self.live_in
-            .get(b.index())
-            .into_iter()
-            .flat_map(|s| s.iter())
+        self.live_in.iter(b.index())
     }
 
     pub fn live_out(&self, b: Block) -> impl Iterator<Item = Value> + '_ {
-        self.live_out
-            .get(b.index())
-            .into_iter()
-            .flat_map(|s| s.iter())
+        self.live_out.iter(b.index())
     }
 
     /// Values live just before instruction `at` (the `index`th of block `b`): live-out of the

@@ -288,7 +288,7 @@ fn cost(caller: &Function, callee: &Function, args: &[Value]) -> usize {
     let uses = utils::use_counts(callee);
     for (&p, &a) in callee.param_values().iter().zip(args) {
         if utils::const_value(caller, a).is_some() {
-            n = n.saturating_sub(uses.get(&p).copied().unwrap_or(0) as usize);
+            n = n.saturating_sub(uses.get(p) as usize);
         }
     }
     n

@@ -730,9 +730,7 @@ fn rewrite(func: &mut Function, sol: &Solution) -> RewriteStats {
 
     // 5. Parameters replaced by constants are unused: drop them and their arguments.
     let counts = utils::use_counts(func);
-    remove_params(func, |v| {
-        folded_params.contains(&v) && !counts.contains_key(&v)
-    });
+    remove_params(func, |v| folded_params.contains(&v) && !counts.is_used(v));
 
     // 6. Folded instructions and constants that nothing reads any more.
     let mut removed = 0usize;
@@ -745,7 +743,7 @@ fn rewrite(func: &mut Function, sol: &Solution) -> RewriteStats {
                 let d = &func.dfg.insts[i];
                 let removable = folded_insts.contains(&i)
                     || matches!(d.opcode, Opcode::Const | Opcode::StrConst);
-                removable && d.result.is_some_and(|r| !counts.contains_key(&r))
+                removable && d.result.is_some_and(|r| !counts.is_used(r))
             })
             .collect();
         if dead.is_empty() {

@@ -185,7 +185,7 @@ fn forwarding_blocks(func: &Function) -> HashMap<Block, BlockCall> {
         let dest = &d.dests[0];
         let params_only_forwarded = func.dfg.block_params(b).iter().all(|p| {
             let in_br = dest.args.iter().filter(|&a| a == p).count() as u32;
-            counts.get(p).copied().unwrap_or(0) == in_br
+            counts.get(*p) == in_br
         });
         if params_only_forwarded {
             out.insert(b, dest.clone());

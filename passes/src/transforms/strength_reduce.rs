@@ -307,10 +307,7 @@ fn plan_arith(func: &Function, cfg: &ControlFlowGraph, dt: &DomTree) -> Vec<(Ins
                 Some(1) => Rewrite::Zero,
                 Some(c) if c > 1 => match log2(c) {
                     Some(_) if at(&mut ranges, x).lo >= 0 => Rewrite::Mask(x, c - 1),
-                    Some(_)
-                        if uses.get(&r).copied().unwrap_or(0)
-                            == zero_tests.get(&r).copied().unwrap_or(0) =>
-                    {
+                    Some(_) if uses.get(r) == zero_tests.get(&r).copied().unwrap_or(0) => {
                         Rewrite::Mask(x, c - 1)
                     }
                     Some(k) => Rewrite::RemBias(x, k),
