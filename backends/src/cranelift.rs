@@ -44,18 +44,24 @@ pub struct CraneliftBackend {
     helpers: Option<std::sync::Arc<[(&'static str, usize)]>>,
     /// Whether the target truncates floats in one instruction.
     truncates_natively: bool,
+    /// The same target with Cranelift's optimizer on, for functions that work on values in
+    /// memory in a loop (see `Lower::wants_optimizer`).
+    optimizing_isa: OwnedTargetIsa,
 }
 
 impl CraneliftBackend {
     /// The backend for the host. The target description is built once per process (probing
     /// the CPU and building the ISA costs more than compiling a small function).
     pub fn new() -> Result<Self, CompileError> {
-        static ISA: std::sync::OnceLock<Result<OwnedTargetIsa, CompileError>> =
-            std::sync::OnceLock::new();
-        let isa = ISA.get_or_init(host_isa).clone()?;
+        type Isas = Result<(OwnedTargetIsa, OwnedTargetIsa), CompileError>;
+        static ISAS: std::sync::OnceLock<Isas> = std::sync::OnceLock::new();
+        let (isa, optimizing_isa) = ISAS
+            .get_or_init(|| Ok((host_isa("none")?, host_isa("speed")?)))
+            .clone()?;
         Ok(CraneliftBackend {
             truncates_natively: truncates_natively(&*isa),
             isa,
+            optimizing_isa,
             contexts: vec![],
             fbc: FunctionBuilderContext::new(),
             helpers: None,
@@ -159,7 +165,7 @@ impl CraneliftBackend {
         func: FuncId,
         abi: &mut dyn RuntimeAbi,
         ctx: &mut cranelift_codegen::Context,
-    ) -> Result<(ClFuncId, Vec<SrcLoc>), CompileError> {
+    ) -> Result<(ClFuncId, Vec<SrcLoc>, bool), CompileError> {
         let f = &module.funcs[func];
         if f.level == ruchy_ir::Level::Dyn {
             return Err(CompileError(format!("@{} is at the dyn level", f.name)));
@@ -181,18 +187,29 @@ impl CraneliftBackend {
             lw.truncates_natively = self.truncates_natively;
             lw.run().map(|()| {
                 let sites = std::mem::take(&mut lw.trap_sites);
+                let optimize = lw.wants_optimizer();
                 lw.b.seal_all_blocks();
                 lw.b.finalize(target_config);
-                sites
+                (sites, optimize)
             })
         };
         match lowered {
-            Ok(sites) => Ok((typed_id, sites)),
+            Ok((sites, optimize)) => Ok((typed_id, sites, optimize)),
             Err(e) => {
                 // Only `finalize` clears the builder's context: start the next function afresh.
                 self.fbc = FunctionBuilderContext::new();
                 Err(e)
             }
+        }
+    }
+
+    /// The target description to generate a function's code with: Cranelift's optimizer on
+    /// or off (see `Lower::wants_optimizer`).
+    fn isa_for(&self, optimize: bool) -> OwnedTargetIsa {
+        if optimize {
+            self.optimizing_isa.clone()
+        } else {
+            self.isa.clone()
         }
     }
 
@@ -226,14 +243,14 @@ impl CraneliftBackend {
             let start = Instant::now();
             let mut ctx = self.context();
             let made = self.new_module(abi).and_then(|mut jit| {
-                let (id, sites) = self.lower(&mut jit, module, func, abi, &mut ctx)?;
-                Ok((jit, id, sites))
+                let (id, sites, optimize) = self.lower(&mut jit, module, func, abi, &mut ctx)?;
+                Ok((jit, id, sites, optimize))
             });
             match made {
-                Ok((jit, id, sites)) => {
+                Ok((jit, id, sites, optimize)) => {
                     lowered.push(Ok((jit, id, sites, start.elapsed())));
                     let job = CodegenJob {
-                        isa: self.isa.clone(),
+                        isa: self.isa_for(optimize),
                         ctx,
                         result: None,
                     };
@@ -468,33 +485,34 @@ impl Backend for CraneliftBackend {
     ) -> Result<String, CompileError> {
         let mut jit = self.new_module(abi)?;
         let mut ctx = self.context();
-        let text = self
-            .lower(&mut jit, module, func, abi, &mut ctx)
-            .and_then(|_| {
-                Ok(match form {
-                    TextForm::BackendIr => ctx.func.display().to_string(),
-                    TextForm::Asm => {
-                        ctx.set_disasm(true);
-                        let f = &module.funcs[func];
-                        ctx.compile(&*self.isa, &mut Default::default())
-                            .map_err(|e| {
-                                CompileError(format!(
-                                    "cranelift rejected @{}: {:?}",
-                                    f.name, e.inner
-                                ))
-                            })?
-                            .vcode
-                            .clone()
-                            .unwrap_or_default()
-                    }
-                })
-            });
+        let text =
+            self.lower(&mut jit, module, func, abi, &mut ctx)
+                .and_then(|(_, _, optimize)| {
+                    Ok(match form {
+                        TextForm::BackendIr => ctx.func.display().to_string(),
+                        TextForm::Asm => {
+                            ctx.set_disasm(true);
+                            let f = &module.funcs[func];
+                            ctx.compile(&*self.isa_for(optimize), &mut Default::default())
+                                .map_err(|e| {
+                                    CompileError(format!(
+                                        "cranelift rejected @{}: {:?}",
+                                        f.name, e.inner
+                                    ))
+                                })?
+                                .vcode
+                                .clone()
+                                .unwrap_or_default()
+                        }
+                    })
+                });
         self.recycle(ctx);
         text
     }
 }
 
-fn host_isa() -> Result<OwnedTargetIsa, CompileError> {
+/// The host's target description, with Cranelift's optimizer at `opt_level`.
+fn host_isa(opt_level: &str) -> Result<OwnedTargetIsa, CompileError> {
     let mut flags = settings::builder();
     let set = |f: &mut settings::Builder, k: &str, v: &str| {
         f.set(k, v)
@@ -502,11 +520,7 @@ fn host_isa() -> Result<OwnedTargetIsa, CompileError> {
     };
     set(&mut flags, "use_colocated_libcalls", "false")?;
     set(&mut flags, "is_pic", "false")?;
-    // Tier 1 is the quick tier: our own pipeline has already done what Cranelift's optimizer
-    // (e-graph GVN, LICM, rewrites) would find in most of the code, and skipping it cuts
-    // compile time by 40% (see docs/PERFORMANCE.md). What it found that ours does not see,
-    // the backend emits itself (see `Lower::single_operands`).
-    set(&mut flags, "opt_level", "none")?;
+    set(&mut flags, "opt_level", opt_level)?;
     // Cranelift's own IR verifier runs before every compilation unless turned off; our IR is
     // verified already, and it costs a tenth of the compile time. Debug builds keep it.
     set(
@@ -1074,6 +1088,42 @@ impl<'a, 'b> Lower<'a, 'b> {
         }
         let qy = self.b.ins().imul(q, y);
         self.b.ins().isub(x, qy)
+    }
+
+    /// Whether this function's code should go through Cranelift's optimizer.
+    ///
+    /// Tier 1 is the quick tier, and our own pipeline has done on the IR most of what that
+    /// optimizer (e-graph GVN, LICM, rewrites, redundant-load removal) finds: skipping it cuts
+    /// the compile time of a small function by 40%, and what it found in primes' loop that
+    /// ours could not see, the lowering now emits itself (`single_operands`, wide constants
+    /// in registers). What our IR does not show is the memory traffic the lowering adds:
+    /// addresses of frame slots, reloads of array headers, constants a loop keeps using. In a
+    /// loop that works on such values (arrays, `any` values), the optimizer took 6% off
+    /// sieve's compiled code for 13% more compile time, so it runs there.
+    fn wants_optimizer(&self) -> bool {
+        let f = self.f;
+        let uses_memory = self.nslots > 0
+            || f.insts_in_order()
+                .any(|(_, i)| matches!(f.dfg.insts[i].opcode.dialect(), ruchy_ir::Dialect::Array));
+        if !uses_memory {
+            return false;
+        }
+        // A loop: a branch back to a block at or before its own in the layout.
+        let position: HashMap<Block, usize> = f
+            .layout
+            .blocks()
+            .iter()
+            .enumerate()
+            .map(|(k, &b)| (b, k))
+            .collect();
+        f.layout.blocks().iter().enumerate().any(|(k, &b)| {
+            f.layout.last_inst(b).is_some_and(|t| {
+                f.dfg.insts[t]
+                    .dests
+                    .iter()
+                    .any(|d| position.get(&d.block).is_some_and(|&p| p <= k))
+            })
+        })
     }
 
     /// `v` converted to the float type `fty`: a constant directly, an operand converted where
