@@ -622,6 +622,40 @@ fn errors_in_compiled_code_match_the_interpreter() {
 }
 
 #[test]
+fn adding_a_constant_overflows_exactly_at_the_limits() {
+    // Compiled `x + c` and `x - c` with a constant raise overflow exactly where the
+    // interpreter does: each form a few steps from the limit up to it, both signs of the
+    // constant, the constant on either side, and `x - MIN` (whose negation does not exist).
+    let max = "9223372036854775807";
+    let min = "(-9223372036854775807 - 1)";
+    let forms = [
+        ("x + 1", max),
+        ("1 + x", max),
+        ("x + 5", max),
+        ("x - 1", min),
+        ("x + (-7)", min),
+        ("x - (-3)", max),
+        ("x - (-9223372036854775807 - 1)", "-1"),
+    ];
+    for (form, limit) in forms {
+        // `step` walks up to the limit from a few values away, so the last call overflows.
+        let src = format!(
+            "fun f(x) {{ {form} }}\n\
+             let lim = {limit}\n\
+             let dir = if lim > 0 {{ -1 }} else {{ 1 }}\n\
+             for k in 0..12 {{ println(f(lim + dir * (11 - k) - dir * 0)) }}\n"
+        );
+        let (out, _, _) = same_as_tier0(&src, forced());
+        assert_eq!(out.exit_code, 1, "{form}: {}", out.stdout);
+        assert!(
+            out.stderr.contains("Integer overflow"),
+            "{form}: {}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
 fn runaway_recursion_in_compiled_code_is_a_clean_stack_overflow() {
     let mut c = forced();
     c.max_native_depth = 2_000;
