@@ -28,6 +28,10 @@ fn is_prime_compile_time(c: &mut Criterion) {
 fn tiers(c: &mut Criterion) {
     let mut group = c.benchmark_group("tiers");
     group.sample_size(10);
+    // Long enough that tier 0 gets a few dozen runs too: on a shared 2-core machine a short
+    // measurement is at the mercy of a neighbour's burst, and the ratio of the two tiers is
+    // the figure that matters.
+    group.measurement_time(std::time::Duration::from_secs(12));
     for name in ["fib", "primes", "mandel", "sieve"] {
         let text =
             std::fs::read_to_string(bench_dir().join(format!("{name}.ruchy"))).expect("workload");
