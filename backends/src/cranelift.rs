@@ -1731,10 +1731,24 @@ impl<'a, 'b> Lower<'a, 'b> {
     /// refer to may have a single owner again.
     fn release_dying(&mut self, i: Inst, kept: Option<Value>) {
         let d = &self.f.dfg.insts[i];
+        // A type guard that let execution go on has proven its operand a scalar, which owns
+        // nothing: no drop (which would load the slot's tag and test it, in every iteration
+        // of a loop over a typed array).
+        let proven_scalar = (d.opcode == Opcode::GuardType)
+            .then(|| d.args.first().copied())
+            .flatten()
+            .filter(|_| {
+                d.result
+                    .is_some_and(|r| repr_of(self.f.dfg.value_type(r)) != Repr::Memory)
+            });
         let mut seen: Vec<Value> = vec![];
         let vals: Vec<Value> = d.all_uses().collect();
         for v in vals {
-            if seen.contains(&v) || Some(v) == kept || !self.owned_and_dying(i, v) {
+            if seen.contains(&v)
+                || Some(v) == kept
+                || Some(v) == proven_scalar
+                || !self.owned_and_dying(i, v)
+            {
                 continue;
             }
             seen.push(v);
