@@ -50,7 +50,7 @@ pub fn named(level: &str) -> Option<&'static str> {
         "O0" | "-O0" => Some(""),
         "O1" | "-O1" => Some("sccp,simplify-cfg,dce"),
         "O2" | "-O2" => Some(
-            "specialize,inline,sccp,simplify-cfg,gvn,licm,strength-reduce,overflow-elim,escape-analysis,dce,simplify-cfg,lower",
+            "specialize,inline,partial-inline,sccp,simplify-cfg,gvn,licm,strength-reduce,overflow-elim,escape-analysis,dce,simplify-cfg,lower",
         ),
         _ => None,
     }

@@ -14,6 +14,7 @@ pub struct PassEntry {
 pub static REGISTRY: &[PassEntry] = &[
     transforms::specialize::ENTRY,
     transforms::inline::ENTRY,
+    transforms::partial_inline::ENTRY,
     transforms::sccp::ENTRY,
     transforms::dce::ENTRY,
     transforms::simplify_cfg::ENTRY,

@@ -8,6 +8,7 @@ pub mod inline;
 pub mod licm;
 pub mod lower;
 pub mod overflow_elim;
+pub mod partial_inline;
 pub mod peephole;
 pub mod sccp;
 pub mod simplify_cfg;

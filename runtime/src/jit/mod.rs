@@ -753,7 +753,7 @@ pub use ruchy_backends::TextForm;
 
 /// Clean-ups run on fresh specializations before Cranelift compiles them.
 pub const TIER1_PIPELINE: &str =
-    "sccp,simplify-cfg,gvn,licm,strength-reduce,overflow-elim,dce,simplify-cfg";
+    "partial-inline,sccp,simplify-cfg,gvn,licm,strength-reduce,overflow-elim,dce,simplify-cfg";
 
 /// Appends compiled functions to `/tmp/perf-PID.map` (the format `perf` reads for JIT code).
 fn write_perf_map(module: &Module, compiled: &[(FuncId, CompiledFunction)]) {
