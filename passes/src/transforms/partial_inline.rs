@@ -1,13 +1,13 @@
 //! `partial-inline`: copies the early exits of a callee to its call sites, so that a call that
 //! would return at once is not made.
 //!
-//! Many functions start by testing their arguments and returning at once for the easy cases:
-//! `fib`'s `if n < 2 { return n }`, `is_prime`'s `n < 2`, `n == 2` and `n % 2 == 0`. Most calls
-//! of a recursive function are such leaf calls (more than half of `fib`'s), and a compiled
-//! call costs a frame, a stack check, saved registers and a status test. The full `inline`
-//! pass never inlines recursion and only small callees; this pass copies just the *exit
-//! prefix*, so the call is made only when none of the exits is taken (LLVM's PartialInlining
-//! does the same).
+//! Recursive functions start by testing their arguments and returning at once for the base
+//! cases: `fib`'s `if n < 2 { return n }`. Most calls of a recursive function are such leaf
+//! calls (more than half of `fib`'s), and a compiled call costs a frame, a stack check, saved
+//! registers and a status test. The full `inline` pass never inlines recursion; this pass
+//! copies just the *exit prefix* of a function that calls itself, at every call of it, so the
+//! call is made only when none of the exits is taken (LLVM's PartialInlining does the same,
+//! with a cost model; ours is the recursion).
 //!
 //! The exit prefix of a callee is a chain of blocks from its entry: each computes a test with
 //! pure instructions and ends in a `cf.cond_br` whose one destination is an *exit*, a block of
@@ -96,7 +96,9 @@ impl Pass for PartialInline {
                 } else {
                     cx.module.funcs.get(*g)?
                 };
-                ExitPrefix::of(callee)
+                calls_itself(callee, *g)
+                    .then(|| ExitPrefix::of(callee))
+                    .flatten()
             });
             let fits = prefix.as_ref().is_some_and(|p| {
                 p.params.len() == d.args.len() && p.returns.iter().all(|t| t.fits(result_ty))
@@ -114,6 +116,17 @@ impl Pass for PartialInline {
             .add("calls with early exits copied", sites.len() as u64);
         Ok(!sites.is_empty())
     }
+}
+
+/// Whether `f` (numbered `id`) calls itself directly: most of the calls of a recursive
+/// function reach its base case, which is what its exits are. (A call of a function that does
+/// not recurse usually runs its body; copying the tests there cost primes' compile time
+/// more than the calls it saved.)
+fn calls_itself(f: &Function, id: FuncId) -> bool {
+    f.insts_in_order().any(|(_, i)| {
+        let d = &f.dfg.insts[i];
+        d.opcode == Opcode::Call && matches!(d.imm, Imm::Func(g) if g == id)
+    })
 }
 
 /// A callee's exit prefix, copied out of it.
