@@ -815,6 +815,9 @@ struct Lower<'a, 'b> {
     /// The shared exit for errors (frame recorded already): drops the slots and returns a
     /// non-zero status. One cold block, so error paths hold no values across calls.
     error_exit: Option<cranelift_codegen::ir::Block>,
+    /// The shared calls of `rt_error` and `rt_frame` on error paths, once made.
+    error_call: Option<cranelift_codegen::ir::Block>,
+    frame_call: Option<cranelift_codegen::ir::Block>,
     /// Remainders whose only use is a comparison with zero (`n % d == 0`), with that
     /// comparison: they are lowered to the test itself (see `DivI | RemI`).
     zero_tests: HashMap<Inst, Inst>,
@@ -871,6 +874,8 @@ impl<'a, 'b> Lower<'a, 'b> {
             nslots: 0,
             last_uses: LastUses::default(),
             error_exit: None,
+            error_call: None,
+            frame_call: None,
             zero_tests: HashMap::new(),
             zero_test_results: HashMap::new(),
             branch_zero_tests: HashSet::new(),
@@ -1438,6 +1443,7 @@ impl<'a, 'b> Lower<'a, 'b> {
                 }
             }
         }
+        self.finish_shared_error_calls();
         if let Some(exit) = self.error_exit {
             self.b.switch_to_block(exit);
             self.release();
@@ -1582,11 +1588,61 @@ impl<'a, 'b> Lower<'a, 'b> {
         let ok = self.b.create_block();
         self.b.ins().brif(failed, err, &[], ok, &[]);
         self.b.switch_to_block(err);
-        let (fid, l) = self.site(loc);
-        let c = self.ctx;
-        self.call_helper("rt_frame", &[c, fid, l]);
-        self.exit_with_error_no_frame();
+        self.trap_sites.push(loc);
+        let l = self.iconst(types::I64, pack_loc(loc));
+        let frame = self.shared_frame_call();
+        self.b.ins().jump(frame, &[BlockArg::Value(l)]);
         self.b.switch_to_block(ok);
+    }
+
+    /// The function's one call of `rt_frame` (records this frame at the location it is given,
+    /// then leaves by the error exit): error paths jump there with their location instead of
+    /// each making the call, which left Cranelift a call site to allocate registers around per
+    /// check. Filled at the end of `run`.
+    fn shared_frame_call(&mut self) -> cranelift_codegen::ir::Block {
+        if let Some(b) = self.frame_call {
+            return b;
+        }
+        let b = self.b.create_block();
+        self.b.set_cold_block(b);
+        self.b.append_block_param(b, types::I64);
+        self.frame_call = Some(b);
+        b
+    }
+
+    /// The function's one call of `rt_error` (see `shared_frame_call`), with the error's kind,
+    /// operand and location as parameters.
+    fn shared_error_call(&mut self) -> cranelift_codegen::ir::Block {
+        if let Some(b) = self.error_call {
+            return b;
+        }
+        let b = self.b.create_block();
+        self.b.set_cold_block(b);
+        self.b.append_block_param(b, types::I32);
+        self.b.append_block_param(b, types::I64);
+        self.b.append_block_param(b, types::I64);
+        self.error_call = Some(b);
+        b
+    }
+
+    /// Fills the shared error calls that error paths jumped to.
+    fn finish_shared_error_calls(&mut self) {
+        let fid = self.func_id.index() as i64;
+        let c = self.ctx;
+        if let Some(b) = self.error_call {
+            self.b.switch_to_block(b);
+            let p = self.b.block_params(b).to_vec();
+            let f = self.iconst(types::I32, fid);
+            self.call_helper("rt_error", &[c, p[0], p[1], f, p[2]]);
+            self.exit_with_error_no_frame();
+        }
+        if let Some(b) = self.frame_call {
+            self.b.switch_to_block(b);
+            let p = self.b.block_params(b).to_vec();
+            let f = self.iconst(types::I32, fid);
+            self.call_helper("rt_frame", &[c, f, p[0]]);
+            self.exit_with_error_no_frame();
+        }
     }
 
     /// Branches to `then` when `c` is non-zero, else to `els`, laying out `then` next if
@@ -1634,10 +1690,17 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.switch_to_block(err);
         let k = self.iconst(types::I32, kind as i64);
         let extra = extra.unwrap_or_else(|| self.iconst(types::I64, 0));
-        let (fid, l) = self.site(loc);
-        let c = self.ctx;
-        self.call_helper("rt_error", &[c, k, extra, fid, l]);
-        self.exit_with_error_no_frame();
+        self.trap_sites.push(loc);
+        let l = self.iconst(types::I64, pack_loc(loc));
+        let raise = self.shared_error_call();
+        self.b.ins().jump(
+            raise,
+            &[
+                BlockArg::Value(k),
+                BlockArg::Value(extra),
+                BlockArg::Value(l),
+            ],
+        );
         self.b.switch_to_block(ok);
     }
 
