@@ -97,6 +97,106 @@ fn typed_array_storage_agrees_in_compiled_code() {
 }
 
 #[test]
+fn array_headers_kept_through_loops_follow_every_change() {
+    // Loops keep the headers of the arrays they access in registers (`header_cache`); every
+    // way a header can change inside such a loop must be seen: pushes through another name
+    // for the same array, stores that make the storage generic (through either name),
+    // negative indices and out-of-bounds reads on the slow paths, an inner loop reading what
+    // its outer loop pushes, and a guard on a read failing after the storage changed.
+    let src = r#"// One array under two names: pushes through one are seen through the other.
+fun twin(a, b, n) {
+    let mut i = 0
+    let mut s = 0
+    while i < n {
+        b.push(i)
+        s = s + a[a.len() - 1] + a.len()
+        i = i + 1
+    }
+    s
+}
+// A store of another type makes the storage generic in the middle of the loop.
+fun retype(a, n) {
+    let mut i = 0
+    let mut c = 0
+    while i < n {
+        if a[i] == true { c = c + 1 }
+        if i == 3 { a[i + 1] = 7 }
+        i = i + 1
+    }
+    c
+}
+// Stores through an alias that change the storage kind, read through the other name.
+fun alias_store(a, b, n) {
+    let mut i = 0
+    let mut t = 0.0
+    while i < n {
+        t = t + a[i]
+        if i == 2 { b[5] = "x" }
+        i = i + 1
+    }
+    t
+}
+// Negative indices and a read past the end, from the slow paths of a kept loop.
+fun ends(a, n) {
+    let mut i = 0
+    let mut s = 0
+    while i < n {
+        a[-1] = i
+        s = s + a[-1] + a[i]
+        i = i + 1
+    }
+    s
+}
+// Nested loops: the outer one pushes, the inner one reads.
+fun nested(a, n) {
+    let mut i = 0
+    let mut s = 0
+    while i < n {
+        a.push(i * 2)
+        let mut j = 0
+        while j < a.len() {
+            s = s + a[j]
+            j = j + 1
+        }
+        i = i + 1
+    }
+    s
+}
+fun fill(n, x) { let mut a = []
+ let mut i = 0
+ while i < n { a.push(x)
+ i = i + 1 }
+ a }
+let p = fill(3, 1)
+println(twin(p, p, 50), p.len())
+let q = fill(10, true)
+println(retype(q, 10), q)
+let r = fill(8, 0.5)
+println(alias_store(r, r, 8), r)
+let e = fill(6, 1)
+println(ends(e, 6), e)
+println(nested(fill(2, 1), 30))
+println(ends(fill(3, 1), 5))
+"#;
+    let (out, _, deopts) = same_as_tier0(src, forced());
+    assert_eq!(
+        out.stdout,
+        "2650 53\n9 [true, true, true, true, 7, true, true, true, true, true]\n\
+         2.5x0.50.5 [0.5, 0.5, 0.5, 0.5, 0.5, \"x\", 0.5, 0.5]\n25 [1, 1, 1, 1, 1, 5]\n9050\n"
+    );
+    assert!(
+        out.stderr.contains("Index 3 out of bounds"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        deopts >= 1,
+        "the float guard on the retyped array failed: {deopts}"
+    );
+    same_as_tier0(src, Config::default());
+}
+
+#[test]
 fn division_fast_paths_agree_with_the_interpreter() {
     // Compiled division has a fast path when both operands are in [0, 2^32), 64-bit otherwise;
     // every sign and size combination, the i64::MIN / -1 overflow and division by zero must

@@ -5,7 +5,10 @@
 //! through the runtime's indirection cells, so recompiling a callee never requires recompiling
 //! its callers.
 
+mod arrays;
+
 use crate::array_layout as al;
+use crate::header_cache::HeaderCache;
 use crate::helper_thread::Batch;
 use crate::last_use::LastUses;
 use crate::{
@@ -13,6 +16,7 @@ use crate::{
     CallSiteCache, CodeHandle, CompileError, CompiledFunction, Helper, Repr, RuntimeAbi, TextForm,
     HELPERS,
 };
+use arrays::HeaderVars;
 use cranelift_codegen::ir::condcodes::{CondCode, FloatCC, IntCC};
 use cranelift_codegen::ir::{
     types, AbiParam, BlockArg, FuncRef, InstBuilder, MemFlagsData, Signature, StackSlotData,
@@ -20,7 +24,7 @@ use cranelift_codegen::ir::{
 };
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
-use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{
     default_libcall_names, FuncId as ClFuncId, Linkage, Module as _, ModuleReloc,
@@ -44,24 +48,18 @@ pub struct CraneliftBackend {
     helpers: Option<std::sync::Arc<[(&'static str, usize)]>>,
     /// Whether the target truncates floats in one instruction.
     truncates_natively: bool,
-    /// The same target with Cranelift's optimizer on, for functions that work on values in
-    /// memory in a loop (see `Lower::wants_optimizer`).
-    optimizing_isa: OwnedTargetIsa,
 }
 
 impl CraneliftBackend {
     /// The backend for the host. The target description is built once per process (probing
     /// the CPU and building the ISA costs more than compiling a small function).
     pub fn new() -> Result<Self, CompileError> {
-        type Isas = Result<(OwnedTargetIsa, OwnedTargetIsa), CompileError>;
-        static ISAS: std::sync::OnceLock<Isas> = std::sync::OnceLock::new();
-        let (isa, optimizing_isa) = ISAS
-            .get_or_init(|| Ok((host_isa("none")?, host_isa("speed")?)))
-            .clone()?;
+        static ISA: std::sync::OnceLock<Result<OwnedTargetIsa, CompileError>> =
+            std::sync::OnceLock::new();
+        let isa = ISA.get_or_init(|| host_isa("none")).clone()?;
         Ok(CraneliftBackend {
             truncates_natively: truncates_natively(&*isa),
             isa,
-            optimizing_isa,
             contexts: vec![],
             fbc: FunctionBuilderContext::new(),
             helpers: None,
@@ -165,7 +163,7 @@ impl CraneliftBackend {
         func: FuncId,
         abi: &mut dyn RuntimeAbi,
         ctx: &mut cranelift_codegen::Context,
-    ) -> Result<(ClFuncId, Vec<SrcLoc>, bool), CompileError> {
+    ) -> Result<(ClFuncId, Vec<SrcLoc>), CompileError> {
         let f = &module.funcs[func];
         if f.level == ruchy_ir::Level::Dyn {
             return Err(CompileError(format!("@{} is at the dyn level", f.name)));
@@ -187,29 +185,18 @@ impl CraneliftBackend {
             lw.truncates_natively = self.truncates_natively;
             lw.run().map(|()| {
                 let sites = std::mem::take(&mut lw.trap_sites);
-                let optimize = lw.wants_optimizer();
                 lw.b.seal_all_blocks();
                 lw.b.finalize(target_config);
-                (sites, optimize)
+                sites
             })
         };
         match lowered {
-            Ok((sites, optimize)) => Ok((typed_id, sites, optimize)),
+            Ok(sites) => Ok((typed_id, sites)),
             Err(e) => {
                 // Only `finalize` clears the builder's context: start the next function afresh.
                 self.fbc = FunctionBuilderContext::new();
                 Err(e)
             }
-        }
-    }
-
-    /// The target description to generate a function's code with: Cranelift's optimizer on
-    /// or off (see `Lower::wants_optimizer`).
-    fn isa_for(&self, optimize: bool) -> OwnedTargetIsa {
-        if optimize {
-            self.optimizing_isa.clone()
-        } else {
-            self.isa.clone()
         }
     }
 
@@ -243,14 +230,14 @@ impl CraneliftBackend {
             let start = Instant::now();
             let mut ctx = self.context();
             let made = self.new_module(abi).and_then(|mut jit| {
-                let (id, sites, optimize) = self.lower(&mut jit, module, func, abi, &mut ctx)?;
-                Ok((jit, id, sites, optimize))
+                let (id, sites) = self.lower(&mut jit, module, func, abi, &mut ctx)?;
+                Ok((jit, id, sites))
             });
             match made {
-                Ok((jit, id, sites, optimize)) => {
+                Ok((jit, id, sites)) => {
                     lowered.push(Ok((jit, id, sites, start.elapsed())));
                     let job = CodegenJob {
-                        isa: self.isa_for(optimize),
+                        isa: self.isa.clone(),
                         ctx,
                         result: None,
                     };
@@ -485,33 +472,41 @@ impl Backend for CraneliftBackend {
     ) -> Result<String, CompileError> {
         let mut jit = self.new_module(abi)?;
         let mut ctx = self.context();
-        let text =
-            self.lower(&mut jit, module, func, abi, &mut ctx)
-                .and_then(|(_, _, optimize)| {
-                    Ok(match form {
-                        TextForm::BackendIr => ctx.func.display().to_string(),
-                        TextForm::Asm => {
-                            ctx.set_disasm(true);
-                            let f = &module.funcs[func];
-                            ctx.compile(&*self.isa_for(optimize), &mut Default::default())
-                                .map_err(|e| {
-                                    CompileError(format!(
-                                        "cranelift rejected @{}: {:?}",
-                                        f.name, e.inner
-                                    ))
-                                })?
-                                .vcode
-                                .clone()
-                                .unwrap_or_default()
-                        }
-                    })
-                });
+        let text = self
+            .lower(&mut jit, module, func, abi, &mut ctx)
+            .and_then(|_| {
+                Ok(match form {
+                    TextForm::BackendIr => ctx.func.display().to_string(),
+                    TextForm::Asm => {
+                        ctx.set_disasm(true);
+                        let f = &module.funcs[func];
+                        ctx.compile(&*self.isa, &mut Default::default())
+                            .map_err(|e| {
+                                CompileError(format!(
+                                    "cranelift rejected @{}: {:?}",
+                                    f.name, e.inner
+                                ))
+                            })?
+                            .vcode
+                            .clone()
+                            .unwrap_or_default()
+                    }
+                })
+            });
         self.recycle(ctx);
         text
     }
 }
 
 /// The host's target description, with Cranelift's optimizer at `opt_level`.
+///
+/// Tier 1 runs with the optimizer off (`none`). Tier 1 is the quick tier, and our pipeline has
+/// done on the IR most of what that optimizer (e-graph GVN, LICM, rewrites, redundant-load
+/// removal) finds: skipping it cuts the compile time of a small function by 40%. What it
+/// found that our IR does not show, the lowering emits itself: a division's loop-invariant
+/// operand converted where it is defined (`single_operands`), wide constants in registers,
+/// array headers kept in variables through loops (`header_cache`). With those, the optimizer
+/// made sieve's compiled code slower, not faster (11.0 → 13.2 ms).
 fn host_isa(opt_level: &str) -> Result<OwnedTargetIsa, CompileError> {
     let mut flags = settings::builder();
     let set = |f: &mut settings::Builder, k: &str, v: &str| {
@@ -838,6 +833,17 @@ struct Lower<'a, 'b> {
     single_operands: HashSet<Value>,
     /// Those conversions, by the converted value.
     single_of: HashMap<ClValue, ClValue>,
+    /// Arrays whose header loops keep in variables (see [`crate::header_cache`]).
+    headers: HeaderCache,
+    /// Those variables, by array.
+    header_vars: HashMap<Value, HeaderVars>,
+    /// The IR block being lowered.
+    cur_block: Option<Block>,
+    /// Guards whose check an array read before them made on its slow path.
+    prechecked_guards: HashSet<Inst>,
+    /// For each array whose header a loop keeps, the storage kinds its accesses check for
+    /// (bit `k` for kind `k`, bit 0 for "any typed kind"): the lengths by kind kept for it.
+    kinds_checked: HashMap<Value, u8>,
     pub trap_sites: Vec<SrcLoc>,
 }
 
@@ -883,6 +889,11 @@ impl<'a, 'b> Lower<'a, 'b> {
             truncates_natively: false,
             single_operands: HashSet::new(),
             single_of: HashMap::new(),
+            headers: HeaderCache::default(),
+            header_vars: HashMap::new(),
+            cur_block: None,
+            prechecked_guards: HashSet::new(),
+            kinds_checked: HashMap::new(),
             trap_sites: vec![],
         }
     }
@@ -1095,42 +1106,6 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.ins().isub(x, qy)
     }
 
-    /// Whether this function's code should go through Cranelift's optimizer.
-    ///
-    /// Tier 1 is the quick tier, and our own pipeline has done on the IR most of what that
-    /// optimizer (e-graph GVN, LICM, rewrites, redundant-load removal) finds: skipping it cuts
-    /// the compile time of a small function by 40%, and what it found in primes' loop that
-    /// ours could not see, the lowering now emits itself (`single_operands`, wide constants
-    /// in registers). What our IR does not show is the memory traffic the lowering adds:
-    /// addresses of frame slots, reloads of array headers, constants a loop keeps using. In a
-    /// loop that works on such values (arrays, `any` values), the optimizer took 6% off
-    /// sieve's compiled code for 13% more compile time, so it runs there.
-    fn wants_optimizer(&self) -> bool {
-        let f = self.f;
-        let uses_memory = self.nslots > 0
-            || f.insts_in_order()
-                .any(|(_, i)| matches!(f.dfg.insts[i].opcode.dialect(), ruchy_ir::Dialect::Array));
-        if !uses_memory {
-            return false;
-        }
-        // A loop: a branch back to a block at or before its own in the layout.
-        let position: HashMap<Block, usize> = f
-            .layout
-            .blocks()
-            .iter()
-            .enumerate()
-            .map(|(k, &b)| (b, k))
-            .collect();
-        f.layout.blocks().iter().enumerate().any(|(k, &b)| {
-            f.layout.last_inst(b).is_some_and(|t| {
-                f.dfg.insts[t]
-                    .dests
-                    .iter()
-                    .any(|d| position.get(&d.block).is_some_and(|&p| p <= k))
-            })
-        })
-    }
-
     /// `v` converted to the float type `fty`: a constant directly, an operand converted where
     /// it was defined (see `single_operands`) from there, anything else here.
     fn to_float(&mut self, fty: types::Type, v: ClValue) -> ClValue {
@@ -1339,6 +1314,8 @@ impl<'a, 'b> Lower<'a, 'b> {
         }
         let slots = &self.slot_index;
         self.last_uses = LastUses::compute(f, |v| slots.contains_key(&v));
+        self.headers = HeaderCache::compute(f, |v| self.inline_arrays(v));
+        self.plan_lengths_by_kind();
         let entry = self.b.create_block();
         self.b.append_block_params_for_function_params(entry);
         self.b.switch_to_block(entry);
@@ -1433,10 +1410,17 @@ impl<'a, 'b> Lower<'a, 'b> {
         for &bb in f.layout.blocks() {
             let cb = self.blocks[&bb];
             self.b.switch_to_block(cb);
+            self.cur_block = Some(bb);
             for &p in f.dfg.block_params(bb) {
                 self.convert_at_definition(p)?;
             }
             for &i in f.layout.block_insts(bb) {
+                if f.dfg.insts[i].opcode.is_terminator() {
+                    for k in 0..self.headers.read_before_branch(bb).len() {
+                        let arr = self.headers.read_before_branch(bb)[k];
+                        self.read_header_into_vars(arr)?;
+                    }
+                }
                 self.inst(i)?;
                 if let Some(r) = f.dfg.insts[i].result {
                     self.convert_at_definition(r)?;
@@ -1585,7 +1569,7 @@ impl<'a, 'b> Lower<'a, 'b> {
     fn check(&mut self, failed: ClValue, loc: SrcLoc) {
         let err = self.b.create_block();
         self.b.set_cold_block(err);
-        let ok = self.b.create_block();
+        let ok = self.continuation();
         self.b.ins().brif(failed, err, &[], ok, &[]);
         self.b.switch_to_block(err);
         self.trap_sites.push(loc);
@@ -1593,6 +1577,21 @@ impl<'a, 'b> Lower<'a, 'b> {
         let frame = self.shared_frame_call();
         self.b.ins().jump(frame, &[BlockArg::Value(l)]);
         self.b.switch_to_block(ok);
+    }
+
+    /// A block for the code after a check in the current block: cold when the current block
+    /// is (the rest of a slow path), so that Cranelift does not lay it out between a fast
+    /// path's branch and its target.
+    fn continuation(&mut self) -> cranelift_codegen::ir::Block {
+        let next = self.b.create_block();
+        if self
+            .b
+            .current_block()
+            .is_some_and(|c| self.b.func.layout.is_cold(c))
+        {
+            self.b.set_cold_block(next);
+        }
+        next
     }
 
     /// The function's one call of `rt_frame` (records this frame at the location it is given,
@@ -1685,7 +1684,7 @@ impl<'a, 'b> Lower<'a, 'b> {
     fn raise_if(&mut self, cond: ClValue, kind: i32, extra: Option<ClValue>, loc: SrcLoc) {
         let err = self.b.create_block();
         self.b.set_cold_block(err);
-        let ok = self.b.create_block();
+        let ok = self.continuation();
         self.b.ins().brif(cond, err, &[], ok, &[]);
         self.b.switch_to_block(err);
         let k = self.iconst(types::I32, kind as i64);
@@ -2277,12 +2276,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             ArraySet if self.inline_arrays(a(0)) => self.array_set_inline(a(0), a(1), a(2), loc)?,
             ArrayPush if self.inline_arrays(a(0)) => self.array_push_inline(a(0), a(1), loc)?,
             ArrayLen if self.inline_arrays(a(0)) => {
-                let base = self.mem(a(0))?;
-                let body = self.array_body(base);
-                let len = self
-                    .b
-                    .ins()
-                    .load(types::I64, MemFlagsData::trusted(), body, al::LEN);
+                let len = self.array_len_inline(a(0))?;
                 self.set(i, len);
             }
             ArrayGet | StrIndex => {
@@ -2582,25 +2576,8 @@ impl<'a, 'b> Lower<'a, 'b> {
 
     /// `guard.type`: an inline tag check; on failure the live values go to the runtime, which
     /// finishes the frame in the interpreter (see the deopt state) and writes its result.
-    fn guard(&mut self, i: Inst, d: &ruchy_ir::InstData) -> Result<(), CompileError> {
-        let r = d.result.ok_or_else(|| self.err("guard without result"))?;
-        let t = self.ty(r);
-        let tag = tag_of(t).ok_or_else(|| self.err(format!("cannot guard for type {t}")))?;
-        let src = self.mem(d.args[0])?;
-        let known = self.known.get(&d.args[0]).copied();
-        let actual = match known {
-            Some((tag, _)) => tag,
-            None => self
-                .b
-                .ins()
-                .load(types::I64, MemFlagsData::trusted(), src, 0),
-        };
-        let ok = self.b.ins().icmp_imm_s(IntCC::Equal, actual, tag as i64);
-        let pass = self.b.create_block();
-        let fail = self.b.create_block();
-        self.b.set_cold_block(fail);
-        self.b.ins().brif(ok, pass, &[], fail, &[]);
-        self.b.switch_to_block(fail);
+    /// Leaves for the interpreter at guard `i` (from a block of its failed check).
+    fn deopt_exit(&mut self, i: Inst, d: &ruchy_ir::InstData) -> Result<(), CompileError> {
         let Some(out) = self.out else {
             return Err(
                 self.err("a guard in a function that returns in a register cannot deoptimize")
@@ -2622,7 +2599,32 @@ impl<'a, 'b> Lower<'a, 'b> {
         // leave with its result and its status.
         self.release();
         self.b.ins().return_(&[st]);
-        self.b.switch_to_block(pass);
+        Ok(())
+    }
+
+    fn guard(&mut self, i: Inst, d: &ruchy_ir::InstData) -> Result<(), CompileError> {
+        let r = d.result.ok_or_else(|| self.err("guard without result"))?;
+        let t = self.ty(r);
+        let tag = tag_of(t).ok_or_else(|| self.err(format!("cannot guard for type {t}")))?;
+        let src = self.mem(d.args[0])?;
+        let known = self.known.get(&d.args[0]).copied();
+        if !self.prechecked_guards.contains(&i) {
+            let actual = match known {
+                Some((tag, _)) => tag,
+                None => self
+                    .b
+                    .ins()
+                    .load(types::I64, MemFlagsData::trusted(), src, 0),
+            };
+            let ok = self.b.ins().icmp_imm_s(IntCC::Equal, actual, tag as i64);
+            let pass = self.b.create_block();
+            let fail = self.b.create_block();
+            self.b.set_cold_block(fail);
+            self.b.ins().brif(ok, pass, &[], fail, &[]);
+            self.b.switch_to_block(fail);
+            self.deopt_exit(i, d)?;
+            self.b.switch_to_block(pass);
+        }
         let v = match (repr_of(t), known) {
             (Repr::I64 | Repr::Unit, Some((_, p))) => Val::Reg(p),
             (Repr::F64, Some((_, p))) => {
@@ -2668,297 +2670,5 @@ impl<'a, 'b> Lower<'a, 'b> {
                 Val::Mem(slot)
             }
         })
-    }
-
-    /// Whether array operations on `arr` get inline fast paths: it is statically an array, and
-    /// typed storage packs booleans in memory order the way compiled code addresses them.
-    fn inline_arrays(&self, arr: Value) -> bool {
-        matches!(self.ty(arr), Type::Array(_)) && cfg!(target_endian = "little")
-    }
-
-    fn result_is_memory(&self, i: Inst) -> bool {
-        self.f.dfg.insts[i]
-            .result
-            .is_some_and(|r| repr_of(self.ty(r)) == Repr::Memory)
-    }
-
-    /// The address of the array body (`array_layout`) of the array `Value` at `arr`.
-    fn array_body(&mut self, arr: ClValue) -> ClValue {
-        let rc = self.b.ins().load(self.ptr, MemFlagsData::trusted(), arr, 8);
-        let off = self.abi.array_body_offset() as i64;
-        self.b.ins().iadd_imm_s(rc, off)
-    }
-
-    /// The address of element `idx` of a typed array whose storage starts at `data`.
-    fn element_addr(&mut self, data: ClValue, idx: ClValue, bool_kind: bool) -> ClValue {
-        if bool_kind {
-            self.b.ins().iadd(data, idx)
-        } else {
-            let off = self.b.ins().ishl_imm_u(idx, 3);
-            self.b.ins().iadd(data, off)
-        }
-    }
-
-    /// `array.get` with a result in memory (`any`): elements of typed arrays are read inline
-    /// (tag = the kind, payload = the element); generic arrays, indices out of bounds or from
-    /// the end, and a slot that still holds a heap value go to `rt_array_get`. The tag and
-    /// payload stay known in registers for the guard that usually follows; when that guard is
-    /// the only user, only the kind it wants is read inline and the slot is not written.
-    fn array_get_inline(
-        &mut self,
-        i: Inst,
-        arr: Value,
-        idx: Value,
-        loc: SrcLoc,
-    ) -> Result<(), CompileError> {
-        let base = self.mem(arr)?;
-        let idx = self.reg(idx)?;
-        let (r, out) = self.result_slot(i)?;
-        // The kind the following guard wants, if known: then only that kind is read inline.
-        let expected = self.guarded_as.get(&r).and_then(|&t| typed_kind(t));
-        let body = self.array_body(base);
-        let flags = MemFlagsData::trusted();
-        let kind = self.b.ins().load(types::I64, flags, body, al::KIND);
-        let len = self.b.ins().load(types::I64, flags, body, al::LEN);
-        let in_bounds = self.b.ins().icmp(IntCC::UnsignedLessThan, idx, len);
-        let typed = match expected {
-            Some(k) => self.b.ins().icmp_imm_s(IntCC::Equal, kind, k as i64),
-            None => {
-                let k1 = self.b.ins().iadd_imm_s(kind, -1);
-                self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, k1, 3)
-            }
-        };
-        let mut ok = self.b.ins().band(in_bounds, typed);
-        if expected.is_none() {
-            // The fast path writes the slot: without a drop, that is only right when it holds
-            // no heap value. (When the guard is the only user, the slot is only read on the
-            // slow path, which the helper writes, so the fast path leaves it alone.)
-            let old = self.b.ins().load(types::I64, flags, out, 0);
-            let scalar = self
-                .b
-                .ins()
-                .icmp_imm_s(IntCC::UnsignedLessThan, old, tags::STR as i64);
-            ok = self.b.ins().band(ok, scalar);
-        }
-        let fast = self.b.create_block();
-        let slow = self.b.create_block();
-        self.b.set_cold_block(slow);
-        let bytes = self.b.create_block();
-        let words = self.b.create_block();
-        let join = self.b.create_block();
-        let tag = self.b.append_block_param(join, types::I64);
-        let payload = self.b.append_block_param(join, types::I64);
-        self.b.ins().brif(ok, fast, &[], slow, &[]);
-        self.b.switch_to_block(fast);
-        let data = self.b.ins().load(self.ptr, flags, body, al::DATA);
-        match expected {
-            Some(al::KIND_BOOL) => {
-                self.b.ins().jump(bytes, &[]);
-            }
-            Some(_) => {
-                self.b.ins().jump(words, &[]);
-            }
-            None => {
-                let is_bool = self
-                    .b
-                    .ins()
-                    .icmp_imm_s(IntCC::Equal, kind, al::KIND_BOOL as i64);
-                self.b.ins().brif(is_bool, bytes, &[], words, &[]);
-            }
-        }
-        self.b.switch_to_block(bytes);
-        let addr = self.element_addr(data, idx, true);
-        let p = self.b.ins().uload8(types::I64, flags, addr, 0);
-        self.b
-            .ins()
-            .jump(join, &[BlockArg::Value(kind), BlockArg::Value(p)]);
-        self.b.switch_to_block(words);
-        let addr = self.element_addr(data, idx, false);
-        let p = self.b.ins().load(types::I64, flags, addr, 0);
-        self.b
-            .ins()
-            .jump(join, &[BlockArg::Value(kind), BlockArg::Value(p)]);
-        self.b.switch_to_block(slow);
-        let (fid, l) = self.site(loc);
-        let c = self.ctx;
-        let st = self.call_helper("rt_array_get", &[c, out, base, idx, fid, l]);
-        self.status_check(st, loc);
-        let t = self.b.ins().load(types::I64, flags, out, 0);
-        let p = self.b.ins().load(types::I64, flags, out, 8);
-        self.b
-            .ins()
-            .jump(join, &[BlockArg::Value(t), BlockArg::Value(p)]);
-        self.b.switch_to_block(join);
-        if expected.is_none() {
-            store_value_words(&mut self.b, tag, payload, out, 0);
-        }
-        self.known.insert(r, (tag, payload));
-        Ok(())
-    }
-
-    /// The kind a typed array must have to store `v` unboxed, and `v`'s bits, when `v` is in a
-    /// register; for a value in memory, its tag and payload.
-    fn element_bits(&mut self, v: Value) -> Result<(ClValue, ClValue, Option<u64>), CompileError> {
-        match self.get(v)? {
-            Val::Reg(r) => {
-                let (kind, bits) = match repr_of(self.ty(v)) {
-                    Repr::I64 => (al::KIND_INT, r),
-                    Repr::F64 => (
-                        al::KIND_FLOAT,
-                        self.b.ins().bitcast(types::I64, MemFlagsData::new(), r),
-                    ),
-                    Repr::Bool => (al::KIND_BOOL, self.b.ins().uextend(types::I64, r)),
-                    // unit is nil: no typed kind holds it.
-                    _ => (u64::MAX, r),
-                };
-                let k = self.iconst(types::I64, kind as i64);
-                Ok((k, bits, Some(kind).filter(|&k| k != u64::MAX)))
-            }
-            Val::Mem(p) => {
-                let flags = MemFlagsData::trusted();
-                let t = self.b.ins().load(types::I64, flags, p, 0);
-                let bits = self.b.ins().load(types::I64, flags, p, 8);
-                Ok((t, bits, None))
-            }
-        }
-    }
-
-    /// Stores `bits` as element `idx` of the typed array `body` of kind `kind` (1, 2 or 3).
-    /// With `known`, the kind is that one (checked already) and the width is fixed.
-    fn store_element(
-        &mut self,
-        body: ClValue,
-        kind: ClValue,
-        known: Option<u64>,
-        idx: ClValue,
-        bits: ClValue,
-    ) {
-        let flags = MemFlagsData::trusted();
-        let data = self.b.ins().load(self.ptr, flags, body, al::DATA);
-        if let Some(k) = known {
-            let bool_kind = k == al::KIND_BOOL;
-            let addr = self.element_addr(data, idx, bool_kind);
-            if bool_kind {
-                self.b.ins().istore8(flags, bits, addr, 0);
-            } else {
-                self.b.ins().store(flags, bits, addr, 0);
-            }
-            return;
-        }
-        let bytes = self.b.create_block();
-        let words = self.b.create_block();
-        let done = self.b.create_block();
-        let is_bool = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::Equal, kind, al::KIND_BOOL as i64);
-        self.b.ins().brif(is_bool, bytes, &[], words, &[]);
-        self.b.switch_to_block(bytes);
-        let addr = self.element_addr(data, idx, true);
-        self.b.ins().istore8(flags, bits, addr, 0);
-        self.b.ins().jump(done, &[]);
-        self.b.switch_to_block(words);
-        let addr = self.element_addr(data, idx, false);
-        self.b.ins().store(flags, bits, addr, 0);
-        self.b.ins().jump(done, &[]);
-        self.b.switch_to_block(done);
-    }
-
-    /// Whether a typed array of kind `kind` stores a value whose kind (or tag) is `vkind`.
-    fn same_typed_kind(&mut self, kind: ClValue, vkind: ClValue, known: Option<u64>) -> ClValue {
-        if let Some(k) = known {
-            return self.b.ins().icmp_imm_s(IntCC::Equal, kind, k as i64);
-        }
-        let same = self.b.ins().icmp(IntCC::Equal, kind, vkind);
-        let k1 = self.b.ins().iadd_imm_s(kind, -1);
-        let typed = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, k1, 3);
-        self.b.ins().band(same, typed)
-    }
-
-    /// `array.set`: an element of the array's own kind at an index in bounds is stored inline;
-    /// anything else (a generic array, a value of another type, which makes the array generic,
-    /// an index from the end or out of bounds) goes to `rt_array_set`.
-    fn array_set_inline(
-        &mut self,
-        arr: Value,
-        idx: Value,
-        v: Value,
-        loc: SrcLoc,
-    ) -> Result<(), CompileError> {
-        let base = self.mem(arr)?;
-        let idxv = self.reg(idx)?;
-        let body = self.array_body(base);
-        let flags = MemFlagsData::trusted();
-        let (vkind, bits, known) = self.element_bits(v)?;
-        let kind = self.b.ins().load(types::I64, flags, body, al::KIND);
-        let len = self.b.ins().load(types::I64, flags, body, al::LEN);
-        let same = self.same_typed_kind(kind, vkind, known);
-        let in_bounds = self.b.ins().icmp(IntCC::UnsignedLessThan, idxv, len);
-        let ok = self.b.ins().band(same, in_bounds);
-        self.inline_or_slow(
-            ok,
-            |lw| lw.store_element(body, kind, known, idxv, bits),
-            |lw| {
-                let vp = lw.mem(v)?;
-                let (fid, l) = lw.site(loc);
-                let c = lw.ctx;
-                let st = lw.call_helper("rt_array_set", &[c, base, idxv, vp, fid, l]);
-                lw.status_check(st, loc);
-                Ok(())
-            },
-        )
-    }
-
-    /// Runs `fast` when `ok` holds and the cold `slow` otherwise, then goes on after both.
-    fn inline_or_slow(
-        &mut self,
-        ok: ClValue,
-        fast: impl FnOnce(&mut Self),
-        slow: impl FnOnce(&mut Self) -> Result<(), CompileError>,
-    ) -> Result<(), CompileError> {
-        let fast_block = self.b.create_block();
-        let slow_block = self.b.create_block();
-        self.b.set_cold_block(slow_block);
-        let done = self.b.create_block();
-        self.b.ins().brif(ok, fast_block, &[], slow_block, &[]);
-        self.b.switch_to_block(fast_block);
-        fast(self);
-        self.b.ins().jump(done, &[]);
-        self.b.switch_to_block(slow_block);
-        slow(self)?;
-        self.b.ins().jump(done, &[]);
-        self.b.switch_to_block(done);
-        Ok(())
-    }
-
-    /// `array.push`: an element of the array's own kind with room left is stored inline and
-    /// the length bumped; growing, generic arrays and other types go to `rt_array_push`.
-    fn array_push_inline(&mut self, arr: Value, v: Value, loc: SrcLoc) -> Result<(), CompileError> {
-        let base = self.mem(arr)?;
-        let body = self.array_body(base);
-        let flags = MemFlagsData::trusted();
-        let (vkind, bits, known) = self.element_bits(v)?;
-        let kind = self.b.ins().load(types::I64, flags, body, al::KIND);
-        let len = self.b.ins().load(types::I64, flags, body, al::LEN);
-        let cap = self.b.ins().load(types::I64, flags, body, al::CAP);
-        let same = self.same_typed_kind(kind, vkind, known);
-        let room = self.b.ins().icmp(IntCC::UnsignedLessThan, len, cap);
-        let ok = self.b.ins().band(same, room);
-        self.inline_or_slow(
-            ok,
-            |lw| {
-                lw.store_element(body, kind, known, len, bits);
-                let len1 = lw.b.ins().iadd_imm_s(len, 1);
-                lw.b.ins().store(flags, len1, body, al::LEN);
-            },
-            |lw| {
-                let vp = lw.mem(v)?;
-                let (fid, l) = lw.site(loc);
-                let c = lw.ctx;
-                let st = lw.call_helper("rt_array_push", &[c, base, vp, fid, l]);
-                lw.status_check(st, loc);
-                Ok(())
-            },
-        )
     }
 }

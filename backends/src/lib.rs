@@ -26,6 +26,7 @@
 //! every caller checks the status after each call.
 
 pub mod cranelift;
+pub mod header_cache;
 pub mod helper_thread;
 pub mod last_use;
 
