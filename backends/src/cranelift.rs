@@ -222,8 +222,7 @@ impl CraneliftBackend {
         abi: &mut dyn RuntimeAbi,
     ) -> Vec<Result<CompiledFunction, CompileError>> {
         // Lowered functions and their code generation jobs, in the order of `funcs`.
-        let mut lowered: Vec<Result<(JITModule, ClFuncId, Vec<SrcLoc>, Duration), CompileError>> =
-            vec![];
+        let mut lowered: Vec<Result<LoweredFunction, CompileError>> = vec![];
         let batch = (funcs.len() > 1).then(|| Batch::start(generate));
         let mut jobs = vec![];
         for (k, &func) in funcs.iter().enumerate() {
@@ -315,6 +314,10 @@ impl CraneliftBackend {
         })
     }
 }
+
+/// A function lowered to Cranelift IR: its module, its id there, its trap sites, and how long
+/// lowering took.
+type LoweredFunction = (JITModule, ClFuncId, Vec<SrcLoc>, Duration);
 
 /// Generating the machine code of one lowered function: the part of compiling that needs
 /// neither the IR module nor the runtime, so any thread can do it.
@@ -1089,8 +1092,8 @@ impl<'a, 'b> Lower<'a, 'b> {
     /// `x / y`, `x % y` or `x % y == 0` for operands small enough to divide exactly in the
     /// float type `fty` (see `DivI | RemI`).
     fn float_divide(&mut self, fty: types::Type, x: ClValue, y: ClValue, op: NarrowOp) -> ClValue {
-        let xf = self.to_float(fty, x);
-        let yf = self.to_float(fty, y);
+        let xf = self.float_operand(fty, x);
+        let yf = self.float_operand(fty, y);
         let qf = self.b.ins().fdiv(xf, yf);
         if op == NarrowOp::RemainderIsZero {
             let whole = self.b.ins().trunc(qf);
@@ -1108,7 +1111,7 @@ impl<'a, 'b> Lower<'a, 'b> {
 
     /// `v` converted to the float type `fty`: a constant directly, an operand converted where
     /// it was defined (see `single_operands`) from there, anything else here.
-    fn to_float(&mut self, fty: types::Type, v: ClValue) -> ClValue {
+    fn float_operand(&mut self, fty: types::Type, v: ClValue) -> ClValue {
         if fty == types::F32 {
             if let Some(&f) = self.single_of.get(&v) {
                 return f;

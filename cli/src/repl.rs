@@ -383,30 +383,22 @@ fn referenced_functions(globals: &[(String, Value)], func_names: &[String]) -> H
     while let Some(v) = stack.pop() {
         match &v {
             Value::Func(f) => name_of(*f, &mut names),
-            Value::Closure(c) => {
-                if seen.insert(Rc::as_ptr(c) as *const () as usize) {
-                    name_of(c.func, &mut names);
-                    stack.extend(c.captures.iter().filter(heap).cloned());
+            Value::Closure(c) if seen.insert(Rc::as_ptr(c) as *const () as usize) => {
+                name_of(c.func, &mut names);
+                stack.extend(c.captures.iter().filter(heap).cloned());
+            }
+            Value::Array(a) if seen.insert(Rc::as_ptr(a) as *const () as usize) => {
+                if let Ok(items) = a.try_borrow() {
+                    stack.extend(items.iter().filter(heap).cloned());
                 }
             }
-            Value::Array(a) => {
-                if seen.insert(Rc::as_ptr(a) as *const () as usize) {
-                    if let Ok(items) = a.try_borrow() {
-                        stack.extend(items.iter().filter(heap).cloned());
-                    }
-                }
+            Value::Tuple(t) if seen.insert(Rc::as_ptr(t) as *const () as usize) => {
+                stack.extend(t.iter().filter(heap).cloned());
             }
-            Value::Tuple(t) => {
-                if seen.insert(Rc::as_ptr(t) as *const () as usize) {
-                    stack.extend(t.iter().filter(heap).cloned());
-                }
-            }
-            Value::Cell(c) => {
-                if seen.insert(Rc::as_ptr(c) as *const () as usize) {
-                    if let Ok(x) = c.try_borrow() {
-                        if heap(&&*x) {
-                            stack.push(x.clone());
-                        }
+            Value::Cell(c) if seen.insert(Rc::as_ptr(c) as *const () as usize) => {
+                if let Ok(x) = c.try_borrow() {
+                    if heap(&&*x) {
+                        stack.push(x.clone());
                     }
                 }
             }

@@ -905,7 +905,7 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
                         }
                         FStringPart::Expr(x) => {
                             let v = self.expr(x);
-                            self.to_str(v)
+                            self.stringify(v)
                         }
                     };
                     acc = Some(match acc {
@@ -1075,7 +1075,7 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
         self.nil_value()
     }
 
-    fn to_str(&mut self, v: Value) -> Value {
+    fn stringify(&mut self, v: Value) -> Value {
         if self.ty(v) == Type::Str {
             return v;
         }
@@ -1123,7 +1123,7 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
                     return self.b.value(opc, &[fa, fb], Imm::None, Type::F64);
                 }
                 if op == Add && (ta == Type::Str || tb == Type::Str) {
-                    let (sa, sb) = (self.to_str(a), self.to_str(b));
+                    let (sa, sb) = (self.stringify(a), self.stringify(b));
                     return self
                         .b
                         .value(Opcode::StrConcat, &[sa, sb], Imm::None, Type::Str);
@@ -1267,7 +1267,7 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
                 Type::I64 => self.b.value(Opcode::IToF, &[v], Imm::None, Type::F64),
                 _ => self.b.value(Opcode::DynCast, &[v], Imm::None, Type::F64),
             },
-            Some(Type::Str) => self.to_str(v),
+            Some(Type::Str) => self.stringify(v),
             _ => {
                 self.error(format!("unsupported cast to `{}`", ty.text), ty.span);
                 v
@@ -1399,7 +1399,7 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
                 };
                 if args.len() == 1 {
                     match (b, self.ty(args[0])) {
-                        (Builtin::Str, _) => return self.to_str(args[0]),
+                        (Builtin::Str, _) => return self.stringify(args[0]),
                         (Builtin::Float, Type::I64) => return self.int_to_float(args[0]),
                         (Builtin::Float | Builtin::Sqrt, Type::F64) if b == Builtin::Float => {
                             return args[0]
@@ -1447,7 +1447,7 @@ impl<'u, 'a, 'c, 'f> FnLower<'u, 'a, 'c, 'f> {
                     .value(Opcode::ArrayLen, &[recv], Imm::None, Type::I64)
             }
             (Type::Str, "len", 0) => self.b.value(Opcode::StrLen, &[recv], Imm::None, Type::I64),
-            (_, "to_string", 0) => self.to_str(recv),
+            (_, "to_string", 0) => self.stringify(recv),
             _ => {
                 let mut all = vec![recv];
                 all.extend(vals);

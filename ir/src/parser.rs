@@ -427,8 +427,12 @@ struct PInst {
     result: Option<u32>,
     loc: SrcLoc,
     /// `deopt(@f ^bbN I [%target = %local, ...])`: target values are numbers in `@f`.
-    deopt: Option<(FuncId, u32, u32, Vec<(u32, VRef)>)>,
+    deopt: Option<PDeopt>,
 }
+
+/// A parsed deopt state: target function, resume block and instruction numbers, and
+/// `(target value number, source value)` pairs.
+type PDeopt = (FuncId, u32, u32, Vec<(u32, VRef)>);
 
 struct PBlock {
     num: u32,
@@ -1094,7 +1098,7 @@ impl Parser {
     }
 
     /// `deopt(@f ^bbN I [%vA = %vB, ...])`
-    fn parse_deopt(&mut self) -> PResult<(FuncId, u32, u32, Vec<(u32, VRef)>)> {
+    fn parse_deopt(&mut self) -> PResult<PDeopt> {
         self.expect_word("deopt")?;
         self.expect_punct('(')?;
         let (f, fpos) = self.expect_sym()?;

@@ -914,7 +914,7 @@ fn string_method_checked(s: &str, name: &str, args: &[Value]) -> OpResult {
                 let grow = count.checked_mul(to.len() - from.len());
                 if grow
                     .and_then(|g| g.checked_add(s.len()))
-                    .map_or(true, |t| t > MAX_STRING_BYTES)
+                    .is_none_or(|t| t > MAX_STRING_BYTES)
                 {
                     return err("String too large");
                 }
@@ -1221,7 +1221,7 @@ mod tests {
     #[test]
     fn power_rules() {
         is_int(pow(&i(2), &i(62)), 1 << 62);
-        is_float(pow(&i(2), &i(63)), 9.223372036854775808e18);
+        is_float(pow(&i(2), &i(63)), 9.223_372_036_854_776e18);
         is_float(pow(&i(2), &i(-1)), 0.5);
         is_int(pow(&i(0), &i(0)), 1);
         is_int(pow(&i(-2), &i(3)), -8);
@@ -1437,9 +1437,9 @@ mod tests {
         let big = (1i64 << 53) + 1;
         assert!(!cmp(Eq, &i(big), &f((1i64 << 53) as f64)));
         assert!(cmp(Gt, &i(big), &f((1i64 << 53) as f64)));
-        assert!(cmp(Lt, &i(i64::MAX), &f(9.223372036854775808e18)));
+        assert!(cmp(Lt, &i(i64::MAX), &f(9.223_372_036_854_776e18)));
         assert!(cmp(Gt, &i(i64::MIN), &f(-1e19)));
-        assert!(cmp(Eq, &i(i64::MIN), &f(-9.223372036854775808e18)));
+        assert!(cmp(Eq, &i(i64::MIN), &f(-9.223_372_036_854_776e18)));
         assert!(cmp(Lt, &i(-3), &f(-2.5)) && cmp(Gt, &i(-2), &f(-2.5)));
         // NaN: every ordering false, != true.
         let nan = f(f64::NAN);
@@ -1710,7 +1710,7 @@ mod tests {
         // type_of line.
         let names: Vec<String> = [i(1), f(1.0), s("s"), b(true), arr(vec![i(1)]), Value::Nil]
             .iter()
-            .map(|v| ok(bi(TypeOf, &[v.clone()])))
+            .map(|v| ok(bi(TypeOf, std::slice::from_ref(v))))
             .collect();
         assert_eq!(names.join(" "), "integer float string boolean array nil");
         assert_eq!(ok(bi(TypeOf, &[tup(vec![])])), "tuple");
@@ -1755,9 +1755,9 @@ mod tests {
         is_int(bi(Round, &[f(2.4)]), 2);
         is_int(bi(Round, &[f(0.5)]), 1);
         is_int(bi(Floor, &[i(7)]), 7);
-        is_int(bi(Floor, &[f(-9.223372036854775808e18)]), i64::MIN);
+        is_int(bi(Floor, &[f(-9.223_372_036_854_776e18)]), i64::MIN);
         assert_eq!(
-            er(bi(Floor, &[f(9.223372036854775808e18)])),
+            er(bi(Floor, &[f(9.223_372_036_854_776e18)])),
             "Float 9223372036854775808.0 out of range for integer"
         );
         assert_eq!(
@@ -1833,7 +1833,7 @@ mod tests {
         is_int(cast_to_int(&f(f64::NAN)), 0);
         is_int(cast_to_int(&i(9)), 9);
         is_int(cast_to_int(&b(true)), 1);
-        is_float(cast_to_float(&i(i64::MAX)), 9.223372036854775807e18);
+        is_float(cast_to_float(&i(i64::MAX)), 9.223_372_036_854_776e18);
         is_float(cast_to_float(&b(false)), 0.0);
         assert_eq!(er(cast_to_int(&s("3"))), "Cannot cast string to i64");
         assert_eq!(er(cast_to_float(&Value::Nil)), "Cannot cast nil to f64");
@@ -1988,9 +1988,9 @@ mod tests {
         );
         assert!(matches!(&ys, Value::Array(rc) if array_method(rc, "map", &[]).is_none()));
         // Pushing an array into itself works and prints with the cycle elided.
-        am(&ys, "push", &[ys.clone()]).unwrap();
+        am(&ys, "push", std::slice::from_ref(&ys)).unwrap();
         assert_eq!(d(&ys), "[0, 1, 4, 9, [...]]");
-        assert_eq!(ok(am(&ys, "contains", &[ys.clone()])), "true");
+        assert_eq!(ok(am(&ys, "contains", std::slice::from_ref(&ys))), "true");
         if let Value::Array(rc) = &ys {
             rc.borrow_mut().clear();
         }

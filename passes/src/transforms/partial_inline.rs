@@ -173,10 +173,7 @@ impl ExitPrefix {
         let mut returns = vec![];
         let mut copied = 0;
         let mut b = entry;
-        loop {
-            let Some((&term, rest)) = f.layout.block_insts(b).split_last() else {
-                break;
-            };
+        while let Some((&term, rest)) = f.layout.block_insts(b).split_last() {
             let t = &f.dfg.insts[term];
             if t.opcode != Opcode::CondBr || t.dests.len() != 2 || !pure(b) {
                 break;

@@ -883,7 +883,7 @@ mod tests {
             cmp(
                 CmpPred::Lt,
                 Const::Int(i64::MAX),
-                Const::Float(9.223372036854775807e18)
+                Const::Float(9.223_372_036_854_776e18)
             ),
             Some(Const::Bool(true))
         );

@@ -501,9 +501,7 @@ impl Tiering {
         }
         let batch: Vec<FuncId> = order.iter().rev().copied().collect();
         let results = {
-            let Some(backend) = self.backend.as_mut() else {
-                return None;
-            };
+            let backend = self.backend.as_mut()?;
             let mut abi = Abi {
                 cells: &self.cells,
                 strings: &mut self.strings,
