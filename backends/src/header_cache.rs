@@ -12,8 +12,9 @@
 //! it makes no call (a callee, a method or a builtin may push onto any array). For such a loop,
 //! the headers of the arrays it accesses but does not define are read once on every edge that
 //! enters it and kept in Cranelift variables; the code generator re-reads them after whatever
-//! may change a header inside the loop (the runtime call of an `array.set` that changes the
-//! storage kind, any `array.push`), for every array kept, since two values may be one array.
+//! may change a header inside the loop (the runtime call of any `array.set`, `array.get` or
+//! `array.push` slow path, a push's fast path), for every array kept, since two values may be
+//! one array.
 //! Cranelift's SSA construction then threads the variables through the loop as block
 //! parameters, which stay in registers.
 //!
@@ -32,7 +33,8 @@ pub struct HeaderCache {
     kept_in: HashMap<Block, Vec<Value>>,
     /// The arrays whose header is read at the end of each block that enters such a loop.
     read_before_branch: HashMap<Block, Vec<Value>>,
-    /// Arrays a loop pushes onto: their capacity is kept too.
+    /// Arrays that some loop keeping them pushes onto (for the whole function, not per loop):
+    /// their capacity is kept too.
     pushed: HashSet<Value>,
     /// Blocks of header-stable loops that push onto some array: a push changes a length on
     /// its fast path without reading the headers again.
@@ -57,6 +59,9 @@ impl HeaderCache {
         let dt = DomTree::compute(&cfg);
         let loops = LoopForest::compute(f, &cfg, &dt);
         // Outer loops first, so that an inner loop sees what its enclosing loop keeps already.
+        // An inner loop's blocks are among its enclosing loop's: the outer loop's scan sees the
+        // inner loop's pushes (and marks all its blocks `in_pushing_loop`), and the inner
+        // loop's blocks keep the union of both loops' arrays.
         for (_, data) in loops.loops() {
             if data.header == entry {
                 continue;
@@ -173,13 +178,41 @@ fn is_array_access(op: Opcode) -> bool {
 
 /// Whether `op` leaves every array header as it was, or is an array operation whose changes
 /// the code generator tracks. Anything that may run other code (calls, methods, builtins,
-/// generic `dyn` operations) may push onto any array.
+/// generic `dyn` operations) may push onto any array. Operations on memory, arrays and strings
+/// are listed one by one, so that an operation added later (`array.pop`, say) counts as
+/// changing headers until someone decides otherwise here.
 fn preserves_headers(op: Opcode) -> bool {
+    use Opcode::*;
     match op.dialect() {
-        Dialect::Arith | Dialect::Cf | Dialect::Guard | Dialect::Str | Dialect::Mem => true,
-        Dialect::Array => true,
-        Dialect::Func => matches!(op, Opcode::FuncRef | Opcode::MakeClosure),
-        Dialect::Rt => matches!(op, Opcode::Print | Opcode::Println | Opcode::RtLen),
+        // Scalars, control flow, type tests.
+        Dialect::Arith | Dialect::Cf | Dialect::Guard => true,
+        // Read or build values; the helpers behind them run no Ruchy code.
+        Dialect::Mem | Dialect::Array | Dialect::Str => matches!(
+            op,
+            GlobalLoad
+                | GlobalStore
+                | CellNew
+                | CellLoad
+                | CellStore
+                | StackAlloc
+                | ArrayNew
+                | ArrayGet
+                | ArrayLen
+                | ArrayConcat
+                | TupleNew
+                // Tracked by the code generator: their slow paths re-read every kept header,
+                // and a push's fast path updates its own array's length.
+                | ArraySet
+                | ArrayPush
+                | StrConst
+                | StrConcat
+                | StrLen
+                | StrFrom
+                | StrIndex
+                | StrCmp
+        ),
+        Dialect::Func => matches!(op, FuncRef | MakeClosure),
+        Dialect::Rt => matches!(op, Print | Println | RtLen),
         Dialect::Dyn => false,
     }
 }
