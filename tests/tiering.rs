@@ -265,6 +265,72 @@ fn narrow_division_is_exact_next_to_every_multiple() {
 }
 
 #[test]
+fn division_by_constants_matches_the_interpreter() {
+    // A constant divisor is compiled to a multiplication by its reciprocal and shifts (a
+    // power of two to shifts alone): quotients truncate toward zero and remainders take the
+    // dividend's sign, for dividends next to multiples, negative ones and the extremes;
+    // `i64::MIN / -1` is the overflow error, `i64::MIN % -1` is 0.
+    let divisors = [
+        "1",
+        "-1",
+        "2",
+        "-2",
+        "3",
+        "-3",
+        "7",
+        "-7",
+        "8",
+        "10",
+        "-16",
+        "641",
+        "1000",
+        "1000000007",
+        "3037000499",
+        "-4611686018427387904",
+        "4611686018427387904",
+        "9223372036854775807",
+        "(-9223372036854775807 - 1)",
+    ];
+    let mut src = String::new();
+    for (k, d) in divisors.iter().enumerate() {
+        src += &format!(
+            "fun q{k}(a) {{ a / {d} }}\nfun r{k}(a) {{ a % {d} }}\nfun z{k}(a) {{ if a % {d} == 0 {{ return 1 }}\n 0 }}\n"
+        );
+    }
+    src += "let xs = [0, 1, -1, 2, -2, 6, 7, 8, -7, -8, -9, 999, 1000, 1001, -1001, 1000000006, \
+            1000000007, -1000000008, 3037000498, 3037000499, 9223372036854775807, \
+            9223372036854775806, -9223372036854775807, (-9223372036854775807 - 1), \
+            4611686018427387904, -4611686018427387904, 4611686018427387903]\n\
+            let mut sum = 0\n\
+            for x in xs {\n";
+    for (k, d) in divisors.iter().enumerate() {
+        // `i64::MIN / -1` raises: checked once at the end.
+        let q = if *d == "-1" {
+            format!("(if x == (-9223372036854775807 - 1) {{ 0 }} else {{ q{k}(x) }})")
+        } else {
+            format!("q{k}(x)")
+        };
+        src += &format!(
+            "  sum = sum + {q} % 1000003 + r{k}(x) % 999983 + z{k}(x)\n  println({q}, r{k}(x), z{k}(x))\n"
+        );
+    }
+    src += "}\nprintln(sum)\nprintln(r1(-9223372036854775807 - 1))\nprintln(q1(-9223372036854775807 - 1))\n";
+    let (out, _, _) = same_as_tier0(&src, forced());
+    assert!(
+        out.stderr.contains("Integer overflow in division"),
+        "{}",
+        out.stderr
+    );
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    // 27 dividends x 19 divisors, the sum, then `i64::MIN % -1`.
+    assert_eq!(lines.len(), 27 * 19 + 2, "{}", out.stdout);
+    assert_eq!(lines[27 * 19 + 1], "0");
+    // -9 / 7 and -9 % 7, -9 / -2 and -9 % -2.
+    assert!(out.stdout.contains("\n-1 -2 0\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("\n4 -1 0\n"), "{}", out.stdout);
+}
+
+#[test]
 fn zero_divisor_raises_from_every_way_of_dividing() {
     // The fast path's range test also sends a zero divisor to the cold path, which raises the
     // error: a quotient, a remainder, and a remainder compared with zero, as a value and as

@@ -6,6 +6,7 @@
 //! its callers.
 
 mod arrays;
+mod const_division;
 
 use crate::array_layout as al;
 use crate::header_cache::HeaderCache;
@@ -1169,6 +1170,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             };
             if let Some(r) = result_of(tested) {
                 if f.dfg.insts[r].opcode == Opcode::RemI
+                    && self.constant_divisor(f.dfg.insts[r].args[1]).is_none()
                     && f.layout.inst_block(r) == Some(bb)
                     && users.get(&tested).is_some_and(|u| u.len() == 1)
                 {
@@ -1302,7 +1304,9 @@ impl<'a, 'b> Lower<'a, 'b> {
         }
         for (bb, i) in f.insts_in_order() {
             let d = &f.dfg.insts[i];
-            if matches!(d.opcode, Opcode::DivI | Opcode::RemI) {
+            if matches!(d.opcode, Opcode::DivI | Opcode::RemI)
+                && self.constant_divisor(d.args[1]).is_none()
+            {
                 for &v in &d.args {
                     let defined_in = match f.dfg.value_def(v) {
                         ruchy_ir::ValueDef::Result(def) => f.layout.inst_block(def),
@@ -1915,6 +1919,12 @@ impl<'a, 'b> Lower<'a, 'b> {
                     OrI => self.b.ins().bor(x, y),
                     _ => self.b.ins().bxor(x, y),
                 };
+                self.set(i, r);
+            }
+            DivI | RemI if self.constant_divisor(a(1)).is_some() => {
+                let x = self.reg(a(0))?;
+                let divisor = self.constant_divisor(a(1)).unwrap_or(1);
+                let r = self.divide_by_constant(x, divisor, d.opcode == DivI, loc);
                 self.set(i, r);
             }
             DivI | RemI => {

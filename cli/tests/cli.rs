@@ -415,6 +415,22 @@ fn divisibility_test_branches_on_the_float_quotient() {
 }
 
 #[test]
+fn division_by_a_constant_multiplies_instead() {
+    // `i % 7` and `i / 10`: a multiplication by the divisor's reciprocal (`smulhi`) and
+    // shifts, no divide instruction of any width; a power of two is shifts alone.
+    let src =
+        "fun f(n) { (n % 7) + (n / 10) + (n % 8) + (n / -4) }\nprintln(f(12345), f(-12345))\n";
+    let out = ruchy(&["run", "--tier=1", "--emit=clif", "-"], Some(src));
+    assert_eq!(text(&out.stdout), "-1847 1847\n", "{}", text(&out.stderr));
+    let clif = text(&out.stderr);
+    let f = &clif[clif.find("; @f").expect("f was compiled")..];
+    assert_eq!(f.matches("= smulhi").count(), 2, "{f}");
+    for divide in ["fdiv", "sdiv", "srem", "udiv"] {
+        assert!(!f.contains(divide), "{divide} in:\n{f}");
+    }
+}
+
+#[test]
 fn wide_constants_are_compared_in_a_register() {
     // A compare against a RIP-relative memory operand does not fuse with its branch: a
     // constant too wide for an immediate is kept in a register instead.
