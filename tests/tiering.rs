@@ -621,6 +621,14 @@ fn runtime_calls_in_compiled_code_agree() {
     );
 }
 
+/// The default tiering, with the stack forced tier 1 uses.
+fn auto() -> Config {
+    Config {
+        native_stack_bytes: ruchy_runtime::BIG_NATIVE_STACK,
+        ..Config::default()
+    }
+}
+
 /// Loops are not compiled on entry: a loop that gets hot in the interpreter continues in
 /// compiled code after 5 back edges (on-stack replacement).
 fn osr() -> Config {
@@ -663,6 +671,38 @@ fn hot_loops_continue_in_compiled_code() {
     let (out, _, _) = same_as_tier0(src, osr());
     assert_eq!(out.stdout, "570375 375\nn=0;n=50;n=100;n=150; 200 1393\n");
     assert!(osr_entries(src) >= 2, "loops were entered by OSR");
+}
+
+#[test]
+fn large_functions_wait_for_a_hot_loop_before_compiling() {
+    // A function with loops is compiled on its first call only up to `eager_max_ops`: 80
+    // short loops stay interpreted (and `--stats` says why), while the same function with one
+    // long loop at its end continues compiled once that loop is hot (on-stack replacement).
+    let mut body = String::from("fun big(n, last) {\n let mut xs = [1, 2, 3]\n let mut s = 0\n");
+    for k in 0..80 {
+        body += &format!(" for i in 0..n {{ s = s + xs[i % 3] * {k}\n xs[i % 3] = s % 11 }}\n");
+    }
+    body += " for i in 0..last { s = (s + i) % 1000003 }\n s\n}\n";
+    let (out, stats, _) = same_as_tier0(&format!("{body}println(big(3, 10))\n"), auto());
+    assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+    assert_eq!(stats_cell(&stats, "big", 2), Some("0"), "{stats}");
+    assert!(
+        stats.contains("interpreter ops, above eager_max_ops=1000"),
+        "{stats}"
+    );
+    let src = format!("{body}println(big(3, 50000))\n");
+    let (_, stats, _) = same_as_tier0(&src, auto());
+    assert_eq!(stats_cell(&stats, "big", 2), Some("1"), "{stats}");
+    assert!(
+        stats.contains("1 loops entered by on-stack replacement"),
+        "{stats}"
+    );
+    // A small function with loops is still compiled on its first call.
+    let (_, stats, _) = same_as_tier0(
+        "fun small(n) { let mut s = 0\n for i in 0..n { s = s + i }\n s }\nprintln(small(3))\n",
+        auto(),
+    );
+    assert_eq!(stats_cell(&stats, "small", 2), Some("1"), "{stats}");
 }
 
 #[test]
@@ -958,7 +998,7 @@ fn a_tier_up_batch_compiles_the_same_on_one_core_or_two() {
 
 #[test]
 fn functions_of_one_shape_share_their_boxed_entry_trampoline() {
-    use ruchy_runtime::jit::{Decision, JitConfig, Tiering};
+    use ruchy_runtime::jit::{Decision, FuncShape, JitConfig, Tiering};
     use ruchy_runtime::profile::Profile;
     use ruchy_runtime::value::Value;
     let file = SourceFile::new(
@@ -971,7 +1011,15 @@ fn functions_of_one_shape_share_their_boxed_entry_trampoline() {
         let f = module.func_by_name(name).expect("function");
         let sig = Profile::signature(&[arg]);
         assert!(matches!(
-            tiering.decide(f, sig, 100, false),
+            tiering.decide(
+                f,
+                sig,
+                100,
+                FuncShape {
+                    has_loops: false,
+                    ops: 10
+                }
+            ),
             Decision::Compile
         ));
         tiering

@@ -38,6 +38,17 @@ pub struct FuncCode {
     pub deopts: Vec<DeoptSite>,
 }
 
+impl FuncCode {
+    /// What tiering decisions look at.
+    #[inline]
+    pub fn shape(&self) -> crate::jit::FuncShape {
+        crate::jit::FuncShape {
+            has_loops: self.loop_counters.1 > 0,
+            ops: self.code.len(),
+        }
+    }
+}
+
 /// A guard's deopt state, decoded: resume `func` at its instruction (`block`, `index`), with
 /// each listed value of `func` taken from a register of the guarded frame.
 #[derive(Debug)]

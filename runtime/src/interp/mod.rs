@@ -11,7 +11,7 @@ pub mod op;
 
 use crate::error::{RuntimeError, StackFrame};
 use crate::format;
-use crate::jit::{Decision, JitConfig, JitContext, Tiering};
+use crate::jit::{Decision, FuncShape, JitConfig, JitContext, Tiering};
 use crate::ops;
 use crate::profile::Profile;
 use crate::value::{Closure, Value};
@@ -197,8 +197,8 @@ impl<'o> Interpreter<'o> {
         if self.tiering.enabled() {
             let sig = Profile::signature(args);
             let calls = self.profile.calls.get(func.index()).copied().unwrap_or(0) + 1;
-            let has_loops = self.funcs[func.index()].loop_counters.1 > 0;
-            let native = self.native_entry(func, sig, calls, has_loops);
+            let shape = self.funcs[func.index()].shape();
+            let native = self.native_entry(func, sig, calls, shape);
             if let Some(entry) = native {
                 self.profile.record_call(func, args);
                 let top = self.top;
@@ -400,7 +400,13 @@ impl<'o> Interpreter<'o> {
         }
         let caller_regs = fc.nregs as usize;
         let sig = Profile::signature(&values);
-        let entry = self.native_entry(variant.func, sig, u64::MAX, true)?;
+        // A loop got hot: compile whatever the variant's size (its call count is past every
+        // threshold).
+        let shape = FuncShape {
+            has_loops: true,
+            ops: 0,
+        };
+        let entry = self.native_entry(variant.func, sig, u64::MAX, shape)?;
         self.tiering.osr_entries += 1;
         self.profile.record_call(variant.func, &values);
         let saved_top = self.top;
@@ -480,9 +486,9 @@ impl<'o> Interpreter<'o> {
         f: FuncId,
         sig: crate::profile::TypeSig,
         calls: u64,
-        has_loops: bool,
+        shape: FuncShape,
     ) -> Option<BoxedEntry> {
-        match self.tiering.decide(f, sig, calls, has_loops) {
+        match self.tiering.decide(f, sig, calls, shape) {
             Decision::Native(e) => Some(e),
             Decision::Compile => self.tier_up(f, sig),
             Decision::Interpret => None,
@@ -919,8 +925,8 @@ impl<'o> Interpreter<'o> {
                 let callee: FuncId = $callee;
                 let sig = $sig;
                 let calls = profile.calls[callee.index()] + 1;
-                let has_loops = funcs[callee.index()].loop_counters.1 > 0;
-                let native = match tiering.decide(callee, sig, calls, has_loops) {
+                let shape = funcs[callee.index()].shape();
+                let native = match tiering.decide(callee, sig, calls, shape) {
                     Decision::Native(e) => Some(Some(e)),
                     Decision::Compile => Some(None),
                     Decision::Interpret => None,

@@ -36,6 +36,11 @@ pub struct JitConfig {
     pub enabled: bool,
     /// Compile functions that contain loops on their first call.
     pub eager_loops: bool,
+    /// ... but only those of at most this many interpreter ops. Compiling grows faster than
+    /// linearly with a function's size, and a large function's loops may well be short; a
+    /// larger one waits for its call count or for one of its loops to get hot (on-stack
+    /// replacement), like HotSpot's limit on huge methods.
+    pub eager_max_ops: usize,
     /// Append `START SIZE name` lines for compiled code to `/tmp/perf-PID.map`, so `perf report`
     /// names Ruchy functions.
     pub perf_map: bool,
@@ -61,6 +66,7 @@ impl Default for JitConfig {
             backedge_threshold: 10_000,
             enabled: true,
             eager_loops: true,
+            eager_max_ops: 1_000,
             perf_map: false,
             max_deopts: 50,
             call_site_caches: true,
@@ -89,6 +95,7 @@ impl JitConfig {
                 }
                 "backedge_threshold" => self.backedge_threshold = n,
                 "eager_loops" => self.eager_loops = n != 0,
+                "eager_max_ops" => self.eager_max_ops = n as usize,
                 "max_deopts" => self.max_deopts = n,
                 "call_site_caches" => self.call_site_caches = n != 0,
                 "parallel_codegen" => self.parallel_codegen = n != 0,
@@ -136,6 +143,14 @@ pub struct FunctionReport {
     /// Why a hot function (or signature) was not compiled.
     pub reasons: Vec<String>,
     pub megamorphic: bool,
+}
+
+/// What the dispatch needs to know of a function's code.
+#[derive(Copy, Clone, Debug)]
+pub struct FuncShape {
+    pub has_loops: bool,
+    /// Its size in interpreter ops.
+    pub ops: usize,
 }
 
 /// What a call should do.
@@ -325,13 +340,14 @@ impl Tiering {
         self.backend.is_some()
     }
 
-    /// Decides what a call of `f` with signature `sig`, the `calls`th call of `f`, should do.
+    /// Decides what a call of `f` with signature `sig`, the `calls`th call of `f`, should do;
+    /// `shape` is `f`'s interpreter code.
     #[inline]
-    pub fn decide(&mut self, f: FuncId, sig: TypeSig, calls: u64, has_loops: bool) -> Decision {
+    pub fn decide(&mut self, f: FuncId, sig: TypeSig, calls: u64, shape: FuncShape) -> Decision {
         // A function with loops may spend all its time in one call, so it is compiled on its
-        // first call; entering compiled code in the middle of a running loop (on-stack
-        // replacement) comes with the optimizing tier.
-        if calls <= self.config.tier1_threshold && !(has_loops && self.config.eager_loops) {
+        // first call, unless it is large (see `eager_max_ops`).
+        if calls <= self.config.tier1_threshold && !(shape.has_loops && self.eager(f, shape, calls))
+        {
             return Decision::Interpret;
         }
         let i = f.index();
@@ -364,6 +380,31 @@ impl Tiering {
         }
         self.misses += 1;
         Decision::Compile
+    }
+
+    /// Whether a function with loops is compiled before its call count says so.
+    fn eager(&mut self, f: FuncId, shape: FuncShape, calls: u64) -> bool {
+        if !self.config.eager_loops {
+            return false;
+        }
+        if shape.ops <= self.config.eager_max_ops {
+            return true;
+        }
+        if calls == 1 && self.backend.is_some() {
+            let why = format!(
+                "{} interpreter ops, above eager_max_ops={}: waits for more than {} calls or a \
+                 loop reaching backedge_threshold={}",
+                shape.ops,
+                self.config.eager_max_ops,
+                self.config.tier1_threshold,
+                self.config.backedge_threshold
+            );
+            let reasons = &mut self.report(f).reasons;
+            if !reasons.contains(&why) {
+                reasons.push(why);
+            }
+        }
+        false
     }
 
     fn report(&mut self, f: FuncId) -> &mut FunctionReport {
