@@ -10,13 +10,13 @@
 //! array operations themselves: its instructions are scalar arithmetic, control flow, guards,
 //! strings, globals and cells, printing, and array operations on values statically arrays, and
 //! it makes no call (a callee, a method or a builtin may push onto any array). For such a loop,
-//! the headers of the arrays it accesses but does not define are read once on every edge that
-//! enters it and kept in Cranelift variables; the code generator re-reads them after whatever
-//! may change a header inside the loop (the runtime call of any `array.set`, `array.get` or
-//! `array.push` slow path, a push's fast path), for every array kept, since two values may be
-//! one array.
-//! Cranelift's SSA construction then threads the variables through the loop as block
-//! parameters, which stay in registers.
+//! the headers of the arrays it accesses but does not define (the few most accessed, see
+//! [`MAX_KEPT_ARRAYS`]) are read once on every edge that enters it and kept in Cranelift
+//! variables; the code generator re-reads them after whatever may change a header inside the
+//! loop (the runtime call of any `array.set`, `array.get` or `array.push` slow path, a push's
+//! fast path), for every array kept, since two values may be one array. Cranelift's SSA
+//! construction then threads the variables through the loop as block parameters, which stay in
+//! registers.
 //!
 //! Deoptimization and errors leave compiled code, so they need no re-read. Dropping a value
 //! runs no user code and cannot free a kept array: the loop uses it, so its slot holds it.
@@ -25,6 +25,12 @@ use ruchy_ir::{
     Block, ControlFlowGraph, Dialect, DomTree, Function, LoopForest, Opcode, Value, ValueDef,
 };
 use std::collections::{HashMap, HashSet};
+
+/// How many arrays' headers a loop nest keeps at most. Each takes four to six variables, and
+/// every re-read (after each slow path and push in the loop) reads them all: keeping many
+/// arrays would spill registers and make code quadratic in the loop's size (a loop over 200
+/// arrays compiled 5 times slower with all of them kept).
+const MAX_KEPT_ARRAYS: usize = 4;
 
 /// The plan for one function.
 #[derive(Default, Debug)]
@@ -67,7 +73,8 @@ impl HeaderCache {
                 continue;
             }
             let in_loop: HashSet<Block> = data.blocks.iter().copied().collect();
-            let mut arrays: Vec<Value> = vec![];
+            // Each array defined outside the loop, with how often the loop accesses it.
+            let mut accessed: Vec<(Value, usize)> = vec![];
             let mut pushed: Vec<Value> = vec![];
             let mut stable = true;
             'blocks: for &b in &data.blocks {
@@ -95,15 +102,31 @@ impl HeaderCache {
                         ValueDef::Unused => None,
                     };
                     let defined_outside = defined_in.is_some_and(|db| !in_loop.contains(&db));
-                    if defined_outside && !arrays.contains(&arr) {
-                        arrays.push(arr);
+                    if defined_outside {
+                        match accessed.iter_mut().find(|(a, _)| *a == arr) {
+                            Some((_, n)) => *n += 1,
+                            None => accessed.push((arr, 1)),
+                        }
                     }
                     if d.opcode == Opcode::ArrayPush && !pushed.contains(&arr) {
                         pushed.push(arr);
                     }
                 }
             }
-            if !stable || arrays.is_empty() {
+            if !stable {
+                continue;
+            }
+            // The most accessed arrays, up to `MAX_KEPT_ARRAYS` with those enclosing loops keep
+            // already (ties in the order of first access).
+            let outer = plan.kept_in.get(&data.header).map_or(0, Vec::len);
+            accessed.retain(|(a, _)| !plan.is_kept(data.header, *a));
+            accessed.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
+            let arrays: Vec<Value> = accessed
+                .iter()
+                .take(MAX_KEPT_ARRAYS.saturating_sub(outer))
+                .map(|&(a, _)| a)
+                .collect();
+            if arrays.is_empty() {
                 continue;
             }
             let entries: Vec<Block> = cfg
@@ -282,6 +305,30 @@ mod tests {
         let p = plan(&store_loop("array.push %v0, %v2"));
         assert!(p.is_kept(b(2), v(0)) && p.keeps_capacity(v(0)));
         assert!(!p.lengths_by_kind_valid(b(2)));
+    }
+
+    #[test]
+    fn a_loop_keeps_only_its_most_accessed_arrays() {
+        // Six arrays (%v0 and %v10..%v14); %v13 and %v14 are accessed twice, %v0 once, like
+        // the others, and first.
+        let params = ", array<any>, array<any>, array<any>, array<any>, array<any>";
+        let text = store_loop(
+            "array.set %v0, %v4, %v2\n  array.set %v10, %v4, %v2\n  array.set %v11, %v4, %v2\n  \
+             array.set %v12, %v4, %v2\n  array.set %v13, %v4, %v2\n  array.set %v14, %v4, %v2\n  \
+             array.set %v13, %v4, %v2\n  array.set %v14, %v4, %v2",
+        )
+        .replace(
+            "^bb0(%v0: array<any>, %v1: i64, %v2: i64):",
+            "^bb0(%v0: array<any>, %v1: i64, %v2: i64, %v10: array<any>, %v11: array<any>, \
+             %v12: array<any>, %v13: array<any>, %v14: array<any>):",
+        )
+        .replace(
+            "func @f(array<any>, i64, i64)",
+            &format!("func @f(array<any>, i64, i64{params})"),
+        );
+        let p = plan(&text);
+        assert_eq!(p.kept_in(b(2)), &[v(13), v(14), v(0), v(10)]);
+        assert_eq!(p.read_before_branch(b(0)), &[v(13), v(14), v(0), v(10)]);
     }
 
     #[test]
