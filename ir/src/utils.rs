@@ -195,8 +195,6 @@ pub fn remove_dead_pure_insts(func: &mut Function) -> usize {
             return removed;
         }
         removed += dead.len();
-        for i in dead {
-            func.layout.remove_inst(i);
-        }
+        func.layout.remove_insts(dead);
     }
 }

@@ -147,9 +147,7 @@ pub fn eliminate_dead_code(func: &mut Function) -> (usize, usize) {
                 && d.result.is_some_and(|r| !is_live(r))
         })
         .collect();
-    for &i in &dead {
-        func.layout.remove_inst(i);
-    }
+    func.layout.remove_insts(dead.iter().copied());
 
     // Sweep parameters, highest index first so the others keep their positions meanwhile.
     let mut removed_params = 0;

@@ -338,8 +338,8 @@ fn apply(func: &mut Function, rep: Replacement, n: usize) -> usize {
         alias.insert(result, func.dfg.inst_result(c));
     }
     let removed = rep.removed.len() - 1;
+    func.layout.remove_insts(rep.removed.iter().copied());
     for &i in &rep.removed {
-        func.layout.remove_inst(i);
         if let Some(r) = func.dfg.insts[i].result.take() {
             func.dfg.values[r].def = ValueDef::Unused;
         }

@@ -149,9 +149,7 @@ fn run(func: &mut Function, dt: &DomTree) -> usize {
         }
     }
 
-    for &i in &dead {
-        func.layout.remove_inst(i);
-    }
+    func.layout.remove_insts(dead.iter().copied());
     replace_uses(func, &alias);
     dead.len()
 }

@@ -84,9 +84,7 @@ impl Pass for Peephole {
         }
         cx.stats.add("identities applied", replace.len() as u64);
         utils::replace_uses(func, &replace);
-        for inst in dead {
-            func.layout.remove_inst(inst);
-        }
+        func.layout.remove_insts(dead);
         Ok(!replace.is_empty())
     }
 }

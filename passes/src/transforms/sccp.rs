@@ -750,9 +750,7 @@ fn rewrite(func: &mut Function, sol: &Solution) -> RewriteStats {
             break;
         }
         removed += dead.len();
-        for i in dead {
-            func.layout.remove_inst(i);
-        }
+        func.layout.remove_insts(dead);
     }
 
     st.changed = st.folded > 0 || st.branches > 0 || st.blocks > 0 || removed > 0;
