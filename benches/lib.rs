@@ -153,6 +153,17 @@ pub fn synthetic_program(functions: usize) -> String {
     s
 }
 
+/// One function of `statements` assignments in a single block, and a call of it: how passes
+/// scale with a block's length (removing instructions one at a time was quadratic in it).
+pub fn straight_line_program(statements: usize) -> String {
+    let mut s = String::from("fun f(n) {\n    let mut s = n\n");
+    for k in 0..statements {
+        s.push_str(&format!("    s = (s * 31 + {k}) % 1000003\n"));
+    }
+    s.push_str("    s\n}\nprintln(f(1))\n");
+    s
+}
+
 /// Compiles source text to a `dyn`-level module, panicking on diagnostics.
 pub fn compile_text(name: &str, text: &str) -> Module {
     let file = SourceFile::new(name, text);

@@ -1,9 +1,9 @@
 //! How the pass pipeline scales: `-O2` on synthetic programs of about 1k, 10k and 100k IR
-//! instructions (time should grow close to linearly), and `-O2` on the largest conformance
-//! program.
+//! instructions and on one block of 1k and 10k statements (time should grow close to
+//! linearly), and `-O2` on the largest conformance program.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ruchy_benches::{compile_text, repo_root, synthetic_program};
+use ruchy_benches::{compile_text, repo_root, straight_line_program, synthetic_program};
 use ruchy_passes::{Instrumentation, PassManager, Pipeline};
 
 fn o2(module: &mut ruchy_ir::Module) {
@@ -30,6 +30,21 @@ fn pipeline_scaling(c: &mut Criterion) {
                 criterion::BatchSize::LargeInput,
             )
         });
+    }
+    for statements in [1_000usize, 10_000] {
+        let module = compile_text("straight.ruchy", &straight_line_program(statements));
+        group.throughput(Throughput::Elements(module.inst_count() as u64));
+        group.bench_with_input(
+            BenchmarkId::new("one_block_statements", statements),
+            &module,
+            |b, m| {
+                b.iter_batched(
+                    || m.clone(),
+                    |mut m| o2(&mut m),
+                    criterion::BatchSize::LargeInput,
+                )
+            },
+        );
     }
     group.finish();
 }
