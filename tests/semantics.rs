@@ -233,6 +233,11 @@ fn globals_and_undefined_names() {
         1,
         "undefined variable later",
     );
+    // A function sees the top-level variables declared before it, not a later shadowing one.
+    ok(
+        "let x = 1\nfun f() { x }\nlet x = 2\nfun g() { x }\nprintln(f(), g(), x)\n",
+        "1 2 2\n",
+    );
     fails("println(nosuch)\n", 1, "undefined variable nosuch");
     fails("undefined_fn(1)\n", 1, "undefined function undefined_fn");
 }
