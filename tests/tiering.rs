@@ -706,6 +706,31 @@ fn large_functions_wait_for_a_hot_loop_before_compiling() {
 }
 
 #[test]
+fn return_types_reach_the_top_of_long_call_chains() {
+    // 250 functions each returning what the next returns; the last returns an int or a
+    // string. Specialization infers the chain's return types callee to caller: stopping
+    // before they all became `any` left the first functions typed as returning ints while
+    // calling functions returning `any` (ill-typed IR that code generation refused).
+    let n = 250;
+    let mut src = String::new();
+    for k in 0..n - 1 {
+        src += &format!(
+            "fun g{k}(x) {{ if x > 1000000 {{ return x }}\n g{}(x + 1) }}\n",
+            k + 1
+        );
+    }
+    src += &format!(
+        "fun g{}(x) {{ if x % 2 == 0 {{ return x }}\n \"odd\" }}\n",
+        n - 1
+    );
+    src += "println(g0(1), g0(2))\n";
+    let (out, stats, _) = same_as_tier0(&src, forced());
+    assert_eq!(out.stdout, "250 odd\n");
+    assert!(!stats.contains("not compiled"), "{stats}");
+    assert_eq!(stats_cell(&stats, "g0", 2), Some("1"), "{stats}");
+}
+
+#[test]
 fn errors_and_deoptimization_after_osr_match_the_interpreter() {
     // After OSR: a guard fails on a string element (the rest runs interpreted, from the OSR
     // variant), then an overflow error inside a loop entered by OSR, reported with the caller

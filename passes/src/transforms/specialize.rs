@@ -262,6 +262,8 @@ struct Spec {
     /// A typed specialization for `(orig, sig)` already in the module (made by an earlier run,
     /// such as the runtime's): calls go to it, and nothing is inferred or written for it.
     existing: Option<FuncId>,
+    /// Whether `infer` has run on it (or it is `existing`).
+    inferred: bool,
 }
 
 struct Specializer {
@@ -331,6 +333,7 @@ impl Specializer {
             calls: HashMap::new(),
             ret: existing.map(|(_, ret)| ret),
             existing: existing.map(|(id, _)| id),
+            inferred: existing.is_some(),
         });
         self.index.insert((f, sig), k);
         k
@@ -353,15 +356,19 @@ impl Specializer {
     }
 
     /// Infers all specs until no return type changes.
+    ///
+    /// Each round goes through the specs from the last made to the first: a callee is made
+    /// after its first caller, so a return type reaches a chain of callers in one round rather
+    /// than one caller per round. Stopping before the fixed point would leave a caller
+    /// believing a return type its callee no longer has (ill-typed IR), so there is no round
+    /// limit: return types only grow (⊥ → type → any), and each round but the last changes one.
     fn solve(&mut self, module: &Module) {
-        let mut rounds = 0;
         loop {
-            rounds += 1;
             let mut changed = false;
-            let mut k = 0;
-            while k < self.specs.len() {
+            let mut k = self.specs.len();
+            while k > 0 {
+                k -= 1;
                 if self.specs[k].existing.is_some() {
-                    k += 1;
                     continue;
                 }
                 let old = self.specs[k].ret;
@@ -369,11 +376,10 @@ impl Specializer {
                 if self.specs[k].ret != old {
                     changed = true;
                 }
-                k += 1;
             }
-            // Return types only grow (⊥ → type → any), so this terminates; the bound is a guard
-            // against a bug, not part of the algorithm.
-            if !changed || rounds > 100 {
+            // Specs made during the round (appended, so not visited yet) have a ⊥ return type
+            // and must be inferred too.
+            if !changed && self.specs.iter().all(|s| s.inferred) {
                 break;
             }
         }
@@ -430,6 +436,7 @@ impl Specializer {
 
     /// Infers the types of spec `k` given the current return types of the others.
     fn infer(&mut self, module: &Module, k: usize) {
+        self.specs[k].inferred = true;
         let f = &module.funcs[self.specs[k].orig];
         let mut types: HashMap<Value, Type> = HashMap::new();
         let mut speculate = BTreeMap::new();
@@ -500,7 +507,9 @@ impl Specializer {
                     }
                 }
             }
-            if !changed || iterations > 1000 {
+            // Types only grow (⊥ → type → any, an array's element type too), so this ends
+            // within a few sweeps per value; the bound only guards against a bug here.
+            if !changed || iterations > 4 * f.dfg.values.len() + 4 {
                 break;
             }
         }
