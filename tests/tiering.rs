@@ -1060,3 +1060,29 @@ fn functions_of_one_shape_share_their_boxed_entry_trampoline() {
     );
     assert_ne!(inc.trampoline, half.trampoline, "(f64) -> f64 has another");
 }
+
+#[test]
+fn ill_typed_ir_stays_interpreted_and_says_why() {
+    // Backends trust IR types: a typed callee that does not verify (as a pass bug would make
+    // it) keeps its caller interpreted, with the verifier's message in the report.
+    use ruchy_runtime::jit::{JitConfig, Tiering};
+    use ruchy_runtime::profile::Profile;
+    use ruchy_runtime::Value;
+    let text = "module \"t\"\nentry @f\n\n\
+                func @f(any) -> any level(dyn) {\n^bb0(%v0: any):\n  \
+                %v1 = func.call @g(%v0) : i64\n  cf.return %v1\n}\n\
+                func @g(any) -> i64 level(typed) {\n^bb0(%v0: any):\n  \
+                %v1 = arith.const true : bool\n  cf.return %v1\n}\n";
+    let (mut module, _) = ruchy_ir::parse_module(text).expect("parses");
+    let f = module.func_by_name("f").expect("f");
+    let mut tiering = Tiering::new(JitConfig::default());
+    let sig = Profile::signature(&[Value::Int(1)]);
+    assert!(tiering.compile(&mut module, f, sig, false).is_none());
+    let reasons = &tiering.reports[&f].reasons;
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("has type bool, expected the return type i64")),
+        "{reasons:?}"
+    );
+}

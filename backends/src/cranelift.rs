@@ -521,7 +521,8 @@ fn host_isa(opt_level: &str) -> Result<OwnedTargetIsa, CompileError> {
     set(&mut flags, "is_pic", "false")?;
     set(&mut flags, "opt_level", opt_level)?;
     // Cranelift's own IR verifier runs before every compilation unless turned off; our IR is
-    // verified already, and it costs a tenth of the compile time. Debug builds keep it.
+    // verified already (the runtime verifies what it compiles), and it costs a tenth of the
+    // compile time. Debug builds keep it.
     set(
         &mut flags,
         "enable_verifier",

@@ -535,6 +535,20 @@ impl Tiering {
         }
         // Compile the specialization and the typed callees it calls directly, callees first.
         let (order, callees) = compile_order(module, spec, &self.cells);
+        // Backends trust the IR's types (a value's register or memory form follows from its
+        // type): ill-typed IR from a pass bug must keep a function interpreted, never become
+        // wrong code. Debug builds verified after every pass already.
+        if !cfg!(debug_assertions) {
+            for &g in &order {
+                if let Err(errors) = ruchy_ir::verify_function(module, g) {
+                    let first = errors.first().map(|e| e.to_string()).unwrap_or_default();
+                    self.report(f)
+                        .reasons
+                        .push(format!("the optimized IR does not verify: {first}"));
+                    return None;
+                }
+            }
+        }
         // Code that other code calls through a cell is never freed.
         self.pinned.extend(callees);
         for &g in &order {
