@@ -33,21 +33,32 @@ pub struct SourceFile {
     pub name: String,
     pub text: String,
     line_starts: Vec<u32>,
+    /// Per line, whether it is all ASCII: there a column is a byte count, found without
+    /// counting characters (counting made a 100,000-element array literal on one line
+    /// quadratic to compile).
+    ascii_lines: Vec<bool>,
 }
 
 impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
         let text = text.into();
         let mut line_starts = vec![0u32];
+        let mut ascii_lines = vec![true];
         for (i, b) in text.bytes().enumerate() {
             if b == b'\n' {
                 line_starts.push(i as u32 + 1);
+                ascii_lines.push(true);
+            } else if !b.is_ascii() {
+                if let Some(last) = ascii_lines.last_mut() {
+                    *last = false;
+                }
             }
         }
         SourceFile {
             name: name.into(),
             text,
             line_starts,
+            ascii_lines,
         }
     }
 
@@ -59,6 +70,9 @@ impl SourceFile {
             Err(i) => i - 1,
         };
         let start = self.line_starts[line] as usize;
+        if self.ascii_lines[line] {
+            return (line as u32 + 1, (offset as usize - start) as u32 + 1);
+        }
         let mut end = offset as usize;
         while !self.text.is_char_boundary(end) {
             end -= 1;
@@ -153,4 +167,25 @@ pub fn render_all(file: &SourceFile, diags: &[Diagnostic]) -> String {
         .iter()
         .map(|d| file.render(d.span, "error", &d.message))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SourceFile;
+
+    #[test]
+    fn columns_count_characters_on_lines_with_non_ascii_text() {
+        let f = SourceFile::new("t.ruchy", "let a = 1\nlet é = \"ü\" + x\n\nz");
+        assert_eq!(f.line_col(0), (1, 1));
+        assert_eq!(f.line_col(8), (1, 9));
+        // `x` on line 2: bytes 10.. are `let é = "ü" + x`, with é and ü two bytes each.
+        let x = f.text.find('x').unwrap() as u32;
+        assert_eq!(f.line_col(x), (2, 15));
+        // Inside a multi-byte character: the column of that character.
+        let e = f.text.find('é').unwrap() as u32;
+        assert_eq!(f.line_col(e + 1), (2, 5));
+        assert_eq!(f.line_col(f.text.len() as u32 - 1), (4, 1));
+        // Past the end: the end.
+        assert_eq!(f.line_col(1000), (4, 2));
+    }
 }
