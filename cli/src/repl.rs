@@ -256,12 +256,9 @@ impl Session {
         // Commit: variables, definitions, archives.
         let mut globals: Vec<(String, Value)> = Vec::with_capacity(snapshot.len());
         let mut seen: HashSet<String> = HashSet::new();
+        let after: HashMap<&str, &Value> = snapshot.iter().map(|(n, v)| (n.as_str(), v)).collect();
         for (name, v) in values {
-            let v = snapshot
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or(v);
+            let v = after.get(name.as_str()).map(|&v| v.clone()).unwrap_or(v);
             seen.insert(name.clone());
             globals.push((name, v));
         }

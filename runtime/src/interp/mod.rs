@@ -546,16 +546,18 @@ impl<'o> Interpreter<'o> {
             "{:<24} {:>10} {:>6} {:>12} {:>10} {:>8}  {}\n",
             "function", "calls", "tier", "compile ms", "code B", "hits", "signatures"
         ));
+        // Calls of a function's specializations (`f$...`) run in the interpreter count as its
+        // own: summed by base name in one pass (per function it was quadratic, and the REPL
+        // makes this report after every input).
+        let mut calls_by_name: std::collections::HashMap<&str, u64> =
+            std::collections::HashMap::new();
+        for (g, h) in self.module.funcs.iter() {
+            let base = h.name.split('$').next().unwrap_or(&h.name);
+            *calls_by_name.entry(base).or_default() +=
+                self.profile.calls.get(g.index()).copied().unwrap_or(0);
+        }
         for (id, f) in self.module.funcs.iter() {
-            // Calls of the function's specializations run in the interpreter count as its own.
-            let prefix = format!("{}$", f.name);
-            let calls: u64 = self
-                .module
-                .funcs
-                .iter()
-                .filter(|(g, h)| *g == id || h.name.starts_with(&prefix))
-                .map(|(g, _)| self.profile.calls.get(g.index()).copied().unwrap_or(0))
-                .sum();
+            let calls = calls_by_name.get(f.name.as_str()).copied().unwrap_or(0);
             let compiled = self.tiering.reports.contains_key(&id);
             if (calls == 0 && !compiled) || f.name.contains('$') || f.attrs.hidden {
                 continue;
