@@ -188,6 +188,28 @@ impl Layout {
         }
     }
 
+    /// Inserts new blocks, in order, right after `after` (at the end if `after` is not in the
+    /// layout): where a transformation that splits `after` wants its pieces.
+    pub fn insert_blocks_after(&mut self, after: Block, new: impl IntoIterator<Item = Block>) {
+        let at = self
+            .blocks
+            .iter()
+            .position(|&b| b == after)
+            .map_or(self.blocks.len(), |p| p + 1);
+        self.blocks.splice(at..at, new);
+    }
+
+    /// Inserts a new block right before `before` (at the end if `before` is not in the
+    /// layout), such as a loop preheader.
+    pub fn insert_block_before(&mut self, before: Block, new: Block) {
+        let at = self
+            .blocks
+            .iter()
+            .position(|&b| b == before)
+            .unwrap_or(self.blocks.len());
+        self.blocks.insert(at, new);
+    }
+
     /// Replaces the block order (a permutation of, or subset of, the current blocks).
     pub fn set_block_order(&mut self, order: Vec<Block>) {
         let mut kept: SecondaryMap<Block, bool> = SecondaryMap::new();
@@ -356,6 +378,18 @@ impl Function {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blocks_are_inserted_after_and_before_a_block() {
+        let mut layout = Layout::default();
+        let b = Block::from_u32;
+        layout.append_block(b(0));
+        layout.append_block(b(1));
+        layout.insert_blocks_after(b(0), [b(2), b(3)]);
+        layout.insert_block_before(b(1), b(4));
+        layout.insert_blocks_after(b(1), [b(5)]);
+        assert_eq!(layout.blocks(), &[b(0), b(2), b(3), b(4), b(1), b(5)]);
+    }
 
     #[test]
     fn removing_several_instructions_keeps_the_others_in_order() {

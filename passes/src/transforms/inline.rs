@@ -480,14 +480,7 @@ fn inline_call(caller: &mut Function, call: Inst, callee: &Function) -> bool {
             utils::replace_uses(caller, &HashMap::from([(result, ret)]));
         }
     }
-    let mut order = vec![];
-    for &x in caller.layout.blocks() {
-        order.push(x);
-        if x == b {
-            order.extend(new_blocks.iter().copied());
-        }
-    }
-    caller.layout.set_block_order(order);
+    caller.layout.insert_blocks_after(b, new_blocks);
     true
 }
 

@@ -257,13 +257,7 @@ fn create_preheader(func: &mut Function, header: Block, entering: &[Block]) -> B
         Type::Unit,
         loc.unwrap_or_default(),
     );
-    let mut order = func.layout.blocks().to_vec();
-    let at = order
-        .iter()
-        .position(|&b| b == header)
-        .unwrap_or(order.len());
-    order.insert(at, pre);
-    func.layout.set_block_order(order);
+    func.layout.insert_block_before(header, pre);
     func.layout.append_inst(pre, br);
     pre
 }

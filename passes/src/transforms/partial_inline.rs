@@ -341,12 +341,5 @@ fn copy_prefix(func: &mut Function, call: Inst, prefix: &ExitPrefix) {
     new_blocks.push(call_block);
     new_blocks.push(cont);
     // The new blocks go right after `b`, in order.
-    let mut order = vec![];
-    for &x in func.layout.blocks() {
-        order.push(x);
-        if x == b {
-            order.extend(new_blocks.iter().copied());
-        }
-    }
-    func.layout.set_block_order(order);
+    func.layout.insert_blocks_after(b, new_blocks);
 }

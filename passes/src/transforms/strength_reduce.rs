@@ -796,14 +796,10 @@ fn insert_check(
     let b = func.layout.inst_block(site)?;
     let insts = func.layout.block_insts(b).to_vec();
     let pos = insts.iter().position(|&i| i == site)?;
-    let mut order = func.layout.blocks().to_vec();
-    let at = order.iter().position(|&x| x == b)?;
-
     let cont = func.dfg.make_block();
     let trap = func.dfg.make_block();
-    order.insert(at + 1, cont);
-    order.push(trap);
-    func.layout.set_block_order(order);
+    func.layout.insert_blocks_after(b, [cont]);
+    func.layout.append_block(trap);
     func.layout.set_block_insts(b, insts[..pos].to_vec());
     func.layout.set_block_insts(cont, insts[pos..].to_vec());
 
