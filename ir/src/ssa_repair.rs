@@ -1,6 +1,6 @@
-//! Restoring SSA form after a transformation gave a value more definitions: a loop whose exit
-//! tests were copied to the end of its body (`loop-rotate`), an OSR variant entered in the
-//! middle of a loop.
+//! Restoring SSA form after a transformation gave a value more definitions: an OSR variant
+//! entered in the middle of a loop, or a loop whose exit tests were copied to the end of its
+//! body (loop rotation).
 //!
 //! The value `v` keeps its own definition, and each extra definition says that at the end of
 //! some block the variable `v` stands for holds another value (the copy of `v`, the branch
@@ -154,7 +154,17 @@ impl<'a> SsaRepair<'a> {
                         current.push(v);
                     }
                     let insts: Vec<_> = func.layout.block_insts(b).to_vec();
+                    let term = insts.last().copied();
+                    let mut at_end_seen = false;
                     for i in insts {
+                        // The extra definition holds at the end of the block: the terminator's
+                        // own operands (its branch arguments) see it too.
+                        if Some(i) == term {
+                            if let Some(w) = at_end[b] {
+                                current.push(w);
+                                at_end_seen = true;
+                            }
+                        }
                         if let Some(&now) = current.last() {
                             if now != v {
                                 func.dfg.insts[i].map_uses(|u| if u == v { now } else { u });
@@ -164,7 +174,7 @@ impl<'a> SsaRepair<'a> {
                             current.push(v);
                         }
                     }
-                    if let Some(w) = at_end[b] {
+                    if let (Some(w), false) = (at_end[b], at_end_seen) {
                         current.push(w);
                     }
                     // Arguments for the new parameters of the successors.

@@ -103,3 +103,19 @@ fn an_unreachable_predecessor_still_passes_an_argument() {
     assert_eq!(added, 1, "{text}");
     assert!(text.contains("^bb9:\n  cf.br ^bb3(%v0)"), "{text}");
 }
+
+#[test]
+fn a_branch_argument_at_the_end_of_the_block_sees_the_extra_definition() {
+    // ^bb1 redefines %v0 as %v2 at its end, and its branch passes %v0 on as an argument: the
+    // argument is the new definition, like the argument added for the join's new parameter.
+    let mut m = parse(
+        "func @f(i64, bool) -> i64 level(typed) {\n\
+         ^bb0(%v0: i64, %v1: bool):\n  cf.cond_br %v1, ^bb1, ^bb2(%v0)\n\
+         ^bb1:\n  %v2 = arith.const 5 : i64\n  cf.br ^bb2(%v0)\n\
+         ^bb2(%v3: i64):\n  %v4 = arith.addi_wrap %v0, %v3 : i64\n  cf.return %v4\n}\n",
+    );
+    let (added, text) = repair(&mut m, 0, &[(1, 2)]);
+    assert_eq!(added, 1, "{text}");
+    assert!(text.contains("cf.br ^bb2(%v2, %v2)"), "{text}");
+    assert!(text.contains("^bb2(%v0, %v0)"), "{text}");
+}

@@ -143,7 +143,7 @@ pub fn make_variant(module: &mut Module, f: FuncId, header: Block) -> Result<Osr
     // gone from the variant (it was before every loop), that parameter replaces it everywhere.
     // Inside an enclosing loop, the definition runs again when that loop comes back around, so
     // each use must see whichever of the two reaches it: the SSA form is repaired with block
-    // parameters where both meet (on-demand construction, as in Braun et al.).
+    // parameters where both meet (`ruchy_ir::ssa_repair`).
     let mut simple = HashMap::new();
     let mut repaired = vec![];
     for (k, &v) in inputs.iter().enumerate().skip(params.len()) {
