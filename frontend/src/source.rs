@@ -33,32 +33,39 @@ pub struct SourceFile {
     pub name: String,
     pub text: String,
     line_starts: Vec<u32>,
-    /// Per line, whether it is all ASCII: there a column is a byte count, found without
-    /// counting characters (counting made a 100,000-element array literal on one line
-    /// quadratic to compile).
-    ascii_lines: Vec<bool>,
+    /// The byte offset of every multi-byte character, in order, and `extra_bytes[k]`: how many
+    /// bytes beyond one per character the first `k` of them take. A column is then a byte
+    /// distance less the extra bytes in between, found by binary search, rather than a count
+    /// of characters from the line's start (which made a 100,000-element array literal on one
+    /// line quadratic to compile).
+    multibyte: Vec<u32>,
+    extra_bytes: Vec<u32>,
 }
 
 impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
         let text = text.into();
         let mut line_starts = vec![0u32];
-        let mut ascii_lines = vec![true];
         for (i, b) in text.bytes().enumerate() {
             if b == b'\n' {
                 line_starts.push(i as u32 + 1);
-                ascii_lines.push(true);
-            } else if !b.is_ascii() {
-                if let Some(last) = ascii_lines.last_mut() {
-                    *last = false;
-                }
+            }
+        }
+        let mut multibyte = vec![];
+        let mut extra_bytes = vec![0u32];
+        if !text.is_ascii() {
+            for (i, c) in text.char_indices().filter(|(_, c)| !c.is_ascii()) {
+                multibyte.push(i as u32);
+                let total = extra_bytes.last().copied().unwrap_or(0);
+                extra_bytes.push(total + c.len_utf8() as u32 - 1);
             }
         }
         SourceFile {
             name: name.into(),
             text,
             line_starts,
-            ascii_lines,
+            multibyte,
+            extra_bytes,
         }
     }
 
@@ -69,16 +76,16 @@ impl SourceFile {
             Ok(i) => i,
             Err(i) => i - 1,
         };
-        let start = self.line_starts[line] as usize;
-        if self.ascii_lines[line] {
-            return (line as u32 + 1, (offset as usize - start) as u32 + 1);
-        }
+        let start = self.line_starts[line];
+        // Inside a multi-byte character: the column of that character.
         let mut end = offset as usize;
         while !self.text.is_char_boundary(end) {
             end -= 1;
         }
-        let col = self.text[start..end].chars().count() as u32 + 1;
-        (line as u32 + 1, col)
+        let end = end as u32;
+        let extra_before = |x: u32| self.extra_bytes[self.multibyte.partition_point(|&m| m < x)];
+        let chars = (end - start) - (extra_before(end) - extra_before(start));
+        (line as u32 + 1, chars + 1)
     }
 
     /// The text of 1-based line `line`, without its newline.
