@@ -57,7 +57,7 @@ impl CraneliftBackend {
     pub fn new() -> Result<Self, CompileError> {
         static ISA: std::sync::OnceLock<Result<OwnedTargetIsa, CompileError>> =
             std::sync::OnceLock::new();
-        let isa = ISA.get_or_init(|| host_isa("none")).clone()?;
+        let isa = ISA.get_or_init(host_isa).clone()?;
         Ok(CraneliftBackend {
             truncates_natively: truncates_natively(&*isa),
             isa,
@@ -502,16 +502,16 @@ impl Backend for CraneliftBackend {
     }
 }
 
-/// The host's target description, with Cranelift's optimizer at `opt_level`.
+/// The host's target description, with Cranelift's optimizer off (`opt_level=none`).
 ///
-/// Tier 1 runs with the optimizer off (`none`). Tier 1 is the quick tier, and our pipeline has
+/// Tier 1 runs with the optimizer off. Tier 1 is the quick tier, and our pipeline has
 /// done on the IR most of what that optimizer (e-graph GVN, LICM, rewrites, redundant-load
 /// removal) finds: skipping it cuts the compile time of a small function by 40%. What it
 /// found that our IR does not show, the lowering emits itself: a division's loop-invariant
 /// operand converted where it is defined (`single_operands`), wide constants in registers,
 /// array headers kept in variables through loops (`header_cache`). With those, the optimizer
 /// made sieve's compiled code slower, not faster (11.0 → 13.2 ms).
-fn host_isa(opt_level: &str) -> Result<OwnedTargetIsa, CompileError> {
+fn host_isa() -> Result<OwnedTargetIsa, CompileError> {
     let mut flags = settings::builder();
     let set = |f: &mut settings::Builder, k: &str, v: &str| {
         f.set(k, v)
@@ -519,7 +519,7 @@ fn host_isa(opt_level: &str) -> Result<OwnedTargetIsa, CompileError> {
     };
     set(&mut flags, "use_colocated_libcalls", "false")?;
     set(&mut flags, "is_pic", "false")?;
-    set(&mut flags, "opt_level", opt_level)?;
+    set(&mut flags, "opt_level", "none")?;
     // Cranelift's own IR verifier runs before every compilation unless turned off; our IR is
     // verified already (the runtime verifies what it compiles), and it costs a tenth of the
     // compile time. Debug builds keep it.
@@ -1059,10 +1059,8 @@ impl<'a, 'b> Lower<'a, 'b> {
         finish(self, r);
         self.b.switch_to_block(not_single);
         let is_zero = self.b.ins().icmp_imm_s(IntCC::Equal, y, 0);
+        // `not_single` is cold, so the continuation is too (see `continuation`).
         self.raise_if(is_zero, errors::DIV_BY_ZERO, None, loc);
-        if let Some(rest) = self.b.current_block() {
-            self.b.set_cold_block(rest);
-        }
         // Not from `both_bits`, so that it dies at the hot path's test: with `y` non-zero,
         // `x | y` is below 2^32 exactly when 0 <= x < 2^32 and 1 <= y < 2^32.
         let both_bits = self.b.ins().bor(x, y);
@@ -1309,12 +1307,7 @@ impl<'a, 'b> Lower<'a, 'b> {
                 && self.constant_divisor(d.args[1]).is_none()
             {
                 for &v in &d.args {
-                    let defined_in = match f.dfg.value_def(v) {
-                        ruchy_ir::ValueDef::Result(def) => f.layout.inst_block(def),
-                        ruchy_ir::ValueDef::Param(b, _) => Some(b),
-                        ruchy_ir::ValueDef::Unused => None,
-                    };
-                    if defined_in.is_some_and(|b| b != bb) {
+                    if f.def_block(v).is_some_and(|b| b != bb) {
                         self.single_operands.insert(v);
                     }
                 }

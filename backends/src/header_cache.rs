@@ -21,9 +21,7 @@
 //! Deoptimization and errors leave compiled code, so they need no re-read. Dropping a value
 //! runs no user code and cannot free a kept array: the loop uses it, so its slot holds it.
 
-use ruchy_ir::{
-    Block, ControlFlowGraph, Dialect, DomTree, Function, LoopForest, Opcode, Value, ValueDef,
-};
+use ruchy_ir::{Block, ControlFlowGraph, Dialect, DomTree, Function, LoopForest, Opcode, Value};
 use std::collections::{HashMap, HashSet};
 
 /// How many arrays' headers a loop nest keeps at most. Each takes four to six variables, and
@@ -96,12 +94,7 @@ impl HeaderCache {
                         }
                         continue;
                     }
-                    let defined_in = match f.dfg.value_def(arr) {
-                        ValueDef::Result(def) => f.layout.inst_block(def),
-                        ValueDef::Param(db, _) => Some(db),
-                        ValueDef::Unused => None,
-                    };
-                    let defined_outside = defined_in.is_some_and(|db| !in_loop.contains(&db));
+                    let defined_outside = f.def_block(arr).is_some_and(|db| !in_loop.contains(&db));
                     if defined_outside {
                         match accessed.iter_mut().find(|(a, _)| *a == arr) {
                             Some((_, n)) => *n += 1,

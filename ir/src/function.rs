@@ -322,6 +322,16 @@ pub struct Function {
 }
 
 impl Function {
+    /// The block that defines `v` (its instruction's block, or the block it is a parameter
+    /// of); `None` for an unused value or an instruction not in the layout.
+    pub fn def_block(&self, v: Value) -> Option<Block> {
+        match self.dfg.values.get(v)?.def {
+            ValueDef::Result(i) => self.layout.inst_block(i),
+            ValueDef::Param(b, _) => Some(b),
+            ValueDef::Unused => None,
+        }
+    }
+
     pub fn new(name: impl Into<String>, params: Vec<Type>, ret: Type, level: Level) -> Self {
         Function {
             name: name.into(),

@@ -64,11 +64,7 @@ impl<'a> SsaRepair<'a> {
         extra: &[(Block, Value)],
     ) -> usize {
         let (cfg, dt) = (self.cfg, self.dt);
-        let own_block = match func.dfg.value_def(v) {
-            ValueDef::Result(i) => func.layout.inst_block(i),
-            ValueDef::Param(b, _) => Some(b),
-            ValueDef::Unused => None,
-        };
+        let own_block = func.def_block(v);
         let own_is_param = matches!(func.dfg.value_def(v), ValueDef::Param(..));
         // Blocks holding a definition (own or extra).
         let mut defines: SecondaryMap<Block, bool> = SecondaryMap::new();

@@ -496,15 +496,6 @@ fn step_of(func: &Function, arg: Value, iv: Value) -> Option<i64> {
     }
 }
 
-/// The block that defines `v`.
-fn def_block(func: &Function, v: Value) -> Option<Block> {
-    match func.dfg.values.get(v)?.def {
-        ValueDef::Result(i) => func.layout.inst_block(i),
-        ValueDef::Param(b, _) => Some(b),
-        ValueDef::Unused => None,
-    }
-}
-
 /// Finds the induction variables and the products to reduce, on the unmodified function.
 fn plan_induction(
     func: &Function,
@@ -570,7 +561,10 @@ fn plan_induction(
             continue;
         }
         // Loop-invariant: defined in a block that strictly dominates the header.
-        let invariant = |v: Value| def_block(func, v).is_some_and(|d| d != h && dt.dominates(d, h));
+        let invariant = |v: Value| {
+            func.def_block(v)
+                .is_some_and(|d| d != h && dt.dominates(d, h))
+        };
         for &b in &lp.blocks {
             for &i in func.layout.block_insts(b) {
                 let d = &func.dfg.insts[i];
@@ -699,7 +693,7 @@ fn apply_reduction(
     let step_k = match red.factor {
         Factor::Invariant(k) if c == 1 => Some(k),
         Factor::Invariant(k) => {
-            let d = def_block(func, k)?;
+            let d = func.def_block(k)?;
             let t = func.layout.last_inst(d)?;
             Some(insert_mul_wrap(func, consts, t, k, c)?)
         }

@@ -400,8 +400,9 @@ impl<'o> Interpreter<'o> {
         }
         let caller_regs = fc.nregs as usize;
         let sig = Profile::signature(&values);
-        // A loop got hot: compile whatever the variant's size (its call count is past every
-        // threshold).
+        // A loop got hot: compile whatever the variant's size. With its call count past every
+        // threshold the dispatch does not look at the shape (the variant may not even be
+        // decoded yet).
         let shape = FuncShape {
             has_loops: true,
             ops: 0,

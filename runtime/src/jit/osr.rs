@@ -78,11 +78,6 @@ pub fn make_variant(module: &mut Module, f: FuncId, header: Block) -> Result<Osr
             work.extend(g.successors(b));
         }
     }
-    let def_block = |g: &ruchy_ir::Function, v: Value| match g.dfg.value_def(v) {
-        ruchy_ir::ValueDef::Result(i) => g.layout.inst_block(i),
-        ruchy_ir::ValueDef::Param(b, _) => Some(b),
-        ruchy_ir::ValueDef::Unused => None,
-    };
 
     // The new entry block: one parameter per input, then a jump to the header.
     let entry = g.dfg.make_block();
@@ -147,7 +142,7 @@ pub fn make_variant(module: &mut Module, f: FuncId, header: Block) -> Result<Osr
     let mut simple = HashMap::new();
     let mut repaired = vec![];
     for (k, &v) in inputs.iter().enumerate().skip(params.len()) {
-        match def_block(&g, v) {
+        match g.def_block(v) {
             Some(d) if reachable.contains(&d) => repaired.push((v, entry_params[k])),
             _ => {
                 simple.insert(v, entry_params[k]);
