@@ -697,6 +697,8 @@ fn large_functions_wait_for_a_hot_loop_before_compiling() {
         stats.contains("1 loops entered by on-stack replacement"),
         "{stats}"
     );
+    // Compiled after all: the report no longer says it waits.
+    assert!(!stats.contains("above eager_max_ops"), "{stats}");
     // A small function with loops is still compiled on its first call.
     let (_, stats, _) = same_as_tier0(
         "fun small(n) { let mut s = 0\n for i in 0..n { s = s + i }\n s }\nprintln(small(3))\n",

@@ -580,10 +580,16 @@ impl<'o> Interpreter<'o> {
                 sigs.join(", ")
             ));
             let hot = calls > self.tiering.config.tier1_threshold;
-            if report.tier == 0 && hot && self.tiering.enabled() && report.reasons.is_empty() {
+            if report.tier == 0
+                && hot
+                && self.tiering.enabled()
+                && report.reasons.is_empty()
+                && report.waiting.is_none()
+            {
                 out.push_str("    not compiled: only called from code that is not compiled tier-by-tier yet\n");
             }
-            for r in &report.reasons {
+            let waiting = report.waiting.iter().filter(|_| report.tier == 0);
+            for r in report.reasons.iter().chain(waiting) {
                 out.push_str(&format!("    not compiled: {r}\n"));
             }
         }

@@ -142,6 +142,9 @@ pub struct FunctionReport {
     pub cache_hits: u64,
     /// Why a hot function (or signature) was not compiled.
     pub reasons: Vec<String>,
+    /// Why a function with loops was not compiled on its first call (it is large): shown only
+    /// while it stays interpreted.
+    pub waiting: Option<String>,
     pub megamorphic: bool,
 }
 
@@ -399,10 +402,7 @@ impl Tiering {
                 self.config.tier1_threshold,
                 self.config.backedge_threshold
             );
-            let reasons = &mut self.report(f).reasons;
-            if !reasons.contains(&why) {
-                reasons.push(why);
-            }
+            self.report(f).waiting = Some(why);
         }
         false
     }
