@@ -804,6 +804,9 @@ struct Lower<'a, 'b> {
     /// The type an `any` value is guarded to, when a `guard.type` is its only use (an array
     /// read then checks the storage kind for that type and reads with a fixed width).
     guarded_as: HashMap<Value, Type>,
+    /// The `guard.type` on a value, when it is the instruction right after the value's
+    /// definition in the same block (see `guard_right_after`).
+    guard_next: HashMap<Value, Inst>,
     blocks: HashMap<Block, cranelift_codegen::ir::Block>,
     /// This function's own `Value` slots (one per memory-typed SSA value defined here), which
     /// are dropped on every exit.
@@ -879,6 +882,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             vals: HashMap::new(),
             known: HashMap::new(),
             guarded_as: HashMap::new(),
+            guard_next: HashMap::new(),
             blocks: HashMap::new(),
             slots_base: None,
             slot_index: HashMap::new(),
@@ -1290,13 +1294,20 @@ impl<'a, 'b> Lower<'a, 'b> {
                 users.entry(v).or_default().insert(i);
             }
         }
-        for (_, i) in f.insts_in_order() {
+        let mut previous: Option<(Block, Inst)> = None;
+        for (bb, i) in f.insts_in_order() {
             let d = &f.dfg.insts[i];
             if let (Opcode::GuardType, Some(r), Some(&src)) = (d.opcode, d.result, d.args.first()) {
                 if users.get(&src).is_some_and(|u| u.len() == 1) {
                     self.guarded_as.insert(src, self.ty(r));
                 }
+                if let Some((pb, p)) = previous {
+                    if pb == bb && f.dfg.insts[p].result == Some(src) {
+                        self.guard_next.insert(src, i);
+                    }
+                }
             }
+            previous = Some((bb, i));
         }
         if self.truncates_natively {
             self.find_zero_tests(&users);

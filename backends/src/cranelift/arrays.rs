@@ -279,12 +279,8 @@ impl<'a, 'b> Lower<'a, 'b> {
     /// fast path reads only the kind it wants.
     fn guard_right_after(&self, i: Inst, r: Value) -> Option<Inst> {
         self.out?;
-        let bb = self.f.layout.inst_block(i)?;
-        let insts = self.f.layout.block_insts(bb);
-        let at = insts.iter().position(|&x| x == i)?;
-        let g = *insts.get(at + 1)?;
-        let d = &self.f.dfg.insts[g];
-        (d.opcode == Opcode::GuardType && d.args.first() == Some(&r)).then_some(g)
+        debug_assert_eq!(self.f.dfg.insts[i].result, Some(r));
+        self.guard_next.get(&r).copied()
     }
 
     /// `array.get` with a result in memory (`any`): elements of typed arrays are read inline
