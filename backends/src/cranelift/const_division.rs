@@ -6,9 +6,13 @@
 //! shifts (Granlund and Montgomery, "Division by invariant integers using multiplication",
 //! 1994; the algorithm below is Hacker's Delight's, section 10-4), and a power of two needs
 //! only shifts. This is what LLVM and Cranelift's optimizer do; tier 1 runs without the latter
-//! (see `host_isa`), so the lowering does it. The results are Ruchy's: quotients truncate toward
-//! zero, a remainder has the sign of the dividend, `i64::MIN / -1` raises the overflow error
-//! and `i64::MIN % -1` is 0.
+//! (see `host_isa`), so the lowering does it. Positive powers of two and 1 are normally gone
+//! before this: the `strength-reduce` pass rewrites them in the IR (using value ranges too).
+//! What reaches the backend is every other constant (the multiply needs a high-half product
+//! the IR has no op for), and the powers of two of IR that did not go through that pass
+//! (negative divisors, `ruchy-opt` pipelines without it), which it must still compile right.
+//! The results are Ruchy's: quotients truncate toward zero, a remainder has the sign of the
+//! dividend, `i64::MIN / -1` raises the overflow error and `i64::MIN % -1` is 0.
 
 use super::*;
 
